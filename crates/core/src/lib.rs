@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![recursion_limit = "256"]
+
+pub mod backend;
+pub mod data;
+pub mod eval;
+pub mod error;
+pub mod loss;
+pub mod metrics;
+pub mod nn;
+pub mod ops;
+pub mod train;
+
+/// Eval reports (claims, tables, PNG plots, JSON, markdown): the `ember-report` crate.
+pub use ember_report as report;
+
+pub use error::{Error, Result};

@@ -1,0 +1,58 @@
+//! A small multi-layer perceptron: probes, projection heads, coefficient networks.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+
+/// Configuration of an [`Mlp`]: `d_in -> hidden... -> d_out`, GELU between layers.
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Input width.
+    pub d_in: usize,
+    /// Hidden widths (empty: a single linear layer).
+    pub hidden: Vec<usize>,
+    /// Output width.
+    pub d_out: usize,
+    /// Dropout after each hidden activation.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+impl MlpConfig {
+    /// Build the MLP on `device`.
+    pub fn init(&self, device: &Device) -> Mlp {
+        let mut dims = vec![self.d_in];
+        dims.extend(&self.hidden);
+        dims.push(self.d_out);
+        let layers = dims
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        Mlp {
+            layers,
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+/// A stack of linear layers with GELU in between (none after the last).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    dropout: Dropout,
+}
+
+impl Mlp {
+    /// `[..., d_in] -> [..., d_out]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let n = self.layers.len();
+        self.layers.iter().enumerate().fold(x, |x, (i, l)| {
+            let y = l.forward(x);
+            if i + 1 < n {
+                self.dropout.forward(gelu(y))
+            } else {
+                y
+            }
+        })
+    }
+}

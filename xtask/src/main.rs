@@ -1,0 +1,187 @@
+//! ember's build orchestration, in plain Rust (run it as `cargo xtask <command>`).
+//!
+//! * `cargo xtask eval [NAME...]`: build and run paper evals and collect their reports into
+//!   `<OUT>/REPORT.md` and `<OUT>/summary.json`. See [`eval`].
+
+mod eval;
+mod evals;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "ember build orchestration",
+    long_about = "ember build orchestration: run paper evals and collect their reports.\n\n\
+                  Run from the workspace root as `cargo xtask <COMMAND>`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build and run paper evals, then summarize their claims in <OUT>/REPORT.md
+    #[command(
+        long_about = "Build and run paper evals, then summarize their claims.\n\n\
+        For each selected eval this runs\n\
+        \x20 cargo run --release -p <package> --bin <bin> --features <F> -- \\\n\
+        \x20     --device <DEVICE> --scale <SCALE> --out <OUT>/<name> --seed <SEED>\n\
+        with F = `ndarray` for --device flex|ndarray and `ndarray,wgpu` for --device wgpu, so the \
+        eval build shares the compiled Burn stack with `cargo test --release --features ndarray`.\n\n\
+        Each eval writes <OUT>/<name>/report.json and report.md; afterwards <OUT>/summary.json and \
+        <OUT>/REPORT.md list every claim (paper | claim | ours | baseline | holds) and every run.\n\n\
+        Exits non-zero if an eval fails to build or run or leaves no valid report; a claim that \
+        does not hold is a result, not a failure."
+    )]
+    Eval(EvalArgs),
+}
+
+/// Arguments of `cargo xtask eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Evals to run, by name (default: every registered eval; see --list)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Burn backend the evals run on
+    #[arg(long, value_enum, default_value_t = Device::Flex)]
+    pub device: Device,
+    /// Experiment scale passed to every eval
+    #[arg(long, value_enum, default_value_t = Scale::Quick)]
+    pub scale: Scale,
+    /// Output directory: one sub-directory per eval, plus summary.json and REPORT.md
+    #[arg(long, value_name = "DIR", default_value = "ember-out")]
+    pub out: PathBuf,
+    /// Seed passed to every eval
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// List the registered evals (name, paper, description) and exit
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// Backend selection, passed through to the eval binaries as `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    /// Burn's pure-Rust CPU backend
+    Flex,
+    /// The ndarray CPU backend
+    Ndarray,
+    /// GPU through wgpu
+    Wgpu,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Flex => "flex",
+            Device::Ndarray => "ndarray",
+            Device::Wgpu => "wgpu",
+        }
+    }
+
+    /// Cargo features the eval crates are built with. `flex` is a default feature of the
+    /// paper crates; `ndarray` is always added so the build matches the test build.
+    pub fn features(self) -> &'static str {
+        match self {
+            Device::Flex | Device::Ndarray => "ndarray",
+            Device::Wgpu => "ndarray,wgpu",
+        }
+    }
+}
+
+/// Experiment scale, passed through to the eval binaries as `--scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scale {
+    /// Small settings: minutes on a CPU, for smoke tests
+    Quick,
+    /// Paper-scale settings
+    Full,
+}
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Quick => "quick",
+            Scale::Full => "full",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(&args),
+    };
+    // Print errors ourselves: `main() -> Result` would add a backtrace under RUST_BACKTRACE.
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+    }
+
+    fn eval_args(args: &[&str]) -> EvalArgs {
+        match parse(args).unwrap().command {
+            Command::Eval(a) => a,
+        }
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn eval_defaults() {
+        let a = eval_args(&["eval"]);
+        assert!(a.names.is_empty());
+        assert_eq!(a.device, Device::Flex);
+        assert_eq!(a.scale, Scale::Quick);
+        assert_eq!(a.out, PathBuf::from("ember-out"));
+        assert_eq!(a.seed, 0);
+        assert!(!a.list);
+    }
+
+    #[test]
+    fn eval_all_options() {
+        let a = eval_args(&[
+            "eval", "core", "abx", "--device", "wgpu", "--scale", "full", "--out", "/tmp/o",
+            "--seed", "42",
+        ]);
+        assert_eq!(a.names, ["core", "abx"]);
+        assert_eq!(a.device, Device::Wgpu);
+        assert_eq!(a.scale, Scale::Full);
+        assert_eq!(a.out, PathBuf::from("/tmp/o"));
+        assert_eq!(a.seed, 42);
+        assert!(eval_args(&["eval", "--list"]).list);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(parse(&["eval", "--device", "cuda"]).is_err());
+        assert!(parse(&["eval", "--scale", "huge"]).is_err());
+        assert!(parse(&["eval", "--seed", "-1"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn features_per_device() {
+        assert_eq!(Device::Flex.features(), "ndarray");
+        assert_eq!(Device::Ndarray.features(), "ndarray");
+        assert_eq!(Device::Wgpu.features(), "ndarray,wgpu");
+    }
+}
