@@ -30,7 +30,9 @@ fn bench_train_step(c: &mut Criterion) {
         // A long-running trainer; each iteration runs exactly one more step.
         let mut trainer = Trainer::new(
             model.clone(),
-            TrainConfig::new(usize::MAX, 1e-3).with_progress(false).with_log_every(usize::MAX),
+            TrainConfig::new(usize::MAX, 1e-3)
+                .with_progress(false)
+                .with_log_every(usize::MAX),
             &device,
         );
         b.iter(|| {
@@ -39,7 +41,11 @@ fn bench_train_step(c: &mut Criterion) {
                 .run_steps(1, |m, _, _| {
                     once = true;
                     let logits = m.logits(x.clone().slice([0..B, 0..T]), None)?;
-                    let loss = masked_cross_entropy_seq(logits, x.clone().slice([0..B, 1..T + 1]), keep.clone())?;
+                    let loss = masked_cross_entropy_seq(
+                        logits,
+                        x.clone().slice([0..B, 1..T + 1]),
+                        keep.clone(),
+                    )?;
                     Ok(StepOutput::new(loss, B * T))
                 })
                 .unwrap();

@@ -94,10 +94,9 @@ fn compiled_backends_list() -> String {
 /// compiled in: on a machine whose only adapter is a software rasteriser that would be ~10x
 /// slower than flex.
 pub fn default_backend() -> Result<BackendKind> {
-    compiled_backends()
-        .first()
-        .copied()
-        .ok_or_else(|| Error::Backend("no backend compiled in: enable `flex`, `ndarray` or `wgpu`".into()))
+    compiled_backends().first().copied().ok_or_else(|| {
+        Error::Backend("no backend compiled in: enable `flex`, `ndarray` or `wgpu`".into())
+    })
 }
 
 /// A device on `kind`, or a clear error if it is not compiled in or cannot start.
@@ -197,7 +196,10 @@ mod tests {
     #[test]
     fn parse_names() {
         assert_eq!(BackendKind::parse("FLEX").unwrap(), BackendKind::Flex);
-        assert_eq!(BackendKind::parse(" ndarray").unwrap(), BackendKind::NdArray);
+        assert_eq!(
+            BackendKind::parse(" ndarray").unwrap(),
+            BackendKind::NdArray
+        );
         let err = BackendKind::parse("cuda").unwrap_err().to_string();
         assert!(err.contains("unknown backend `cuda`"), "{err}");
     }
@@ -208,7 +210,10 @@ mod tests {
             if !kind.is_compiled() {
                 let err = device(kind).unwrap_err().to_string();
                 assert!(err.contains("was not compiled in"), "{err}");
-                assert!(err.contains(&format!("--features {}", kind.feature())), "{err}");
+                assert!(
+                    err.contains(&format!("--features {}", kind.feature())),
+                    "{err}"
+                );
             }
         }
     }

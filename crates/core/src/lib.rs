@@ -3,8 +3,8 @@
 
 pub mod backend;
 pub mod data;
-pub mod eval;
 pub mod error;
+pub mod eval;
 pub mod loss;
 pub mod metrics;
 pub mod nn;

@@ -178,7 +178,9 @@ pub fn aam_softmax(cos: Tensor<2>, labels: Tensor<1, Int>, s: f64, m: f64) -> Re
     let onehot = labels.clone().one_hot::<2>(c).float();
     let cos = cos.clamp(-1.0 + 1e-7, 1.0 - 1e-7);
     // cos(θ + m) = cos θ cos m − sin θ sin m, with sin θ = sqrt(1 − cos²θ) ≥ 0 on [0, π].
-    let sin = (cos.clone().powi_scalar(2).neg() + 1.0).clamp_min(0.0).sqrt();
+    let sin = (cos.clone().powi_scalar(2).neg() + 1.0)
+        .clamp_min(0.0)
+        .sqrt();
     let target = cos.clone() * m.cos() - sin * m.sin();
     let logits = cos.clone() + (target - cos) * onehot;
     Ok(nll_rows(logits * s, labels).mean())

@@ -20,20 +20,35 @@ fn mat(v: &Value, d: &Device) -> Tensor<2> {
     let r = rows.len();
     let flat: Vec<f32> = rows
         .iter()
-        .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+        })
         .collect();
     let c = flat.len() / r;
     Tensor::<1>::from_data(TensorData::new(flat, [r * c]), d).reshape([r, c])
 }
 
 fn vecf(v: &Value, d: &Device) -> Tensor<1> {
-    let flat: Vec<f32> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let flat: Vec<f32> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     let n = flat.len();
     Tensor::from_data(TensorData::new(flat, [n]), d)
 }
 
 fn veci(v: &Value, d: &Device) -> Tensor<1, Int> {
-    let flat: Vec<i64> = v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+    let flat: Vec<i64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
     let n = flat.len();
     Tensor::from_data(TensorData::new(flat, [n]), d)
 }
@@ -52,7 +67,9 @@ fn check(name: &str, got: Tensor<1>, want: &Value) {
 }
 
 fn cases<'a>(f: &'a Value, key: &str) -> &'a Vec<Value> {
-    let c = f[key].as_array().unwrap_or_else(|| panic!("fixture {key} missing"));
+    let c = f[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("fixture {key} missing"));
     assert!(!c.is_empty(), "no {key} cases");
     c
 }
@@ -63,11 +80,18 @@ fn masked_cross_entropy_value_and_gradient() {
     let d = dev().autodiff();
     for c in cases(&f, "masked_cross_entropy") {
         let logits = mat(&c["logits"], &d).require_grad();
-        let l = loss::masked_cross_entropy(logits.clone(), veci(&c["targets"], &d), vecf(&c["mask"], &d)).unwrap();
+        let l = loss::masked_cross_entropy(
+            logits.clone(),
+            veci(&c["targets"], &d),
+            vecf(&c["mask"], &d),
+        )
+        .unwrap();
         check(c["name"].as_str().unwrap(), l.clone(), &c["loss"]);
         let g = logits.grad(&l.backward()).unwrap();
-        g.to_data()
-            .assert_approx_eq::<f32>(&mat(&c["grad_logits"], &dev()).to_data(), Tolerance::rel_abs(1e-5, 1e-6));
+        g.to_data().assert_approx_eq::<f32>(
+            &mat(&c["grad_logits"], &dev()).to_data(),
+            Tolerance::rel_abs(1e-5, 1e-6),
+        );
     }
 }
 
@@ -76,7 +100,12 @@ fn info_nce_matches_reference() {
     let f = fixtures();
     let d = dev();
     for c in cases(&f, "info_nce") {
-        let l = loss::info_nce(mat(&c["a"], &d), mat(&c["b"], &d), scalar(&c["logit_scale"], &d)).unwrap();
+        let l = loss::info_nce(
+            mat(&c["a"], &d),
+            mat(&c["b"], &d),
+            scalar(&c["logit_scale"], &d),
+        )
+        .unwrap();
         check(c["name"].as_str().unwrap(), l, &c["loss"]);
     }
 }
@@ -103,7 +132,11 @@ fn margin_softmaxes_match_reference() {
     let f = fixtures();
     let d = dev();
     for (key, func) in [
-        ("am_softmax", loss::am_softmax as fn(Tensor<2>, Tensor<1, Int>, f64, f64) -> ember_core::Result<Tensor<1>>),
+        (
+            "am_softmax",
+            loss::am_softmax
+                as fn(Tensor<2>, Tensor<1, Int>, f64, f64) -> ember_core::Result<Tensor<1>>,
+        ),
         ("aam_softmax", loss::aam_softmax),
     ] {
         for c in cases(&f, key) {
@@ -114,7 +147,11 @@ fn margin_softmaxes_match_reference() {
                 c["m"].as_f64().unwrap(),
             )
             .unwrap();
-            check(&format!("{key}/{}", c["name"].as_str().unwrap()), l, &c["loss"]);
+            check(
+                &format!("{key}/{}", c["name"].as_str().unwrap()),
+                l,
+                &c["loss"],
+            );
         }
     }
 }
@@ -138,9 +175,19 @@ fn bradley_terry_matches_reference() {
 fn shape_mismatches_are_errors() {
     let d = dev();
     let logits = Tensor::<2>::zeros([4, 3], &d);
-    let err = loss::masked_cross_entropy(logits.clone(), Tensor::zeros([5], &d), Tensor::ones([4], &d)).unwrap_err();
+    let err = loss::masked_cross_entropy(
+        logits.clone(),
+        Tensor::zeros([5], &d),
+        Tensor::ones([4], &d),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("targets"), "{err}");
-    let err = loss::info_nce(logits.clone(), Tensor::zeros([4, 2], &d), Tensor::zeros([1], &d)).unwrap_err();
+    let err = loss::info_nce(
+        logits.clone(),
+        Tensor::zeros([4, 2], &d),
+        Tensor::zeros([1], &d),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("shape mismatch"), "{err}");
     let err = loss::bradley_terry(Tensor::zeros([3], &d), Tensor::zeros([2], &d), 1.0).unwrap_err();
     assert!(err.to_string().contains("rejected"), "{err}");

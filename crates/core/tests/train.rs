@@ -10,6 +10,14 @@ use ember_core::train::{StepOutput, TrainConfig, Trainer, latest_checkpoint};
 use rand::RngExt;
 use std::path::PathBuf;
 
+/// Burn's backend RNG is process-global and the test harness runs tests on parallel threads:
+/// tests that seed it hold this lock so they do not draw from each other's streams.
+static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ember-train-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -33,37 +41,61 @@ fn cfg(steps: usize) -> TrainConfig {
 }
 
 /// One LM step on a random batch drawn from the trainer's RNG.
-fn lm_step(model: &Transformer, rng: &mut rand_chacha::ChaCha8Rng, device: &Device) -> ember_core::Result<StepOutput> {
+fn lm_step(
+    model: &Transformer,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    device: &Device,
+) -> ember_core::Result<StepOutput> {
     let ids: Vec<i64> = (0..4 * 8).map(|_| rng.random_range(0..17)).collect();
     let x = Tensor::<1, Int>::from_data(TensorData::new(ids, [32]), device).reshape([4, 8]);
     let logits = model.logits(x.clone().slice([0..4, 0..7]), None)?;
     let targets = x.slice([0..4, 1..8]);
     let keep = Tensor::<2, Bool>::from_data(TensorData::new(vec![true; 28], [4, 7]), device);
-    Ok(StepOutput::new(masked_cross_entropy_seq(logits, targets, keep)?, 28))
+    Ok(StepOutput::new(
+        masked_cross_entropy_seq(logits, targets, keep)?,
+        28,
+    ))
 }
 
 fn weights(m: &Transformer) -> Vec<f32> {
     // Compare through the embedding and the logits of a fixed input: covers every layer.
     let d = m.devices()[0].clone();
     let x = Tensor::<1, Int>::arange(0..8, &d).reshape([1, 8]);
-    let mut v: Vec<f32> = m.valid().logits(x, None).unwrap().into_data().to_vec().unwrap();
-    v.extend(m.token_embedding().unwrap().into_data().to_vec::<f32>().unwrap());
+    let mut v: Vec<f32> = m
+        .valid()
+        .logits(x, None)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    v.extend(
+        m.token_embedding()
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap(),
+    );
     v
 }
 
 #[test]
 fn resume_after_interruption_gives_identical_weights() {
+    let _guard = rng_lock();
     let device = Device::flex().autodiff();
 
     let full_dir = tmpdir("full");
-    let mut full = Trainer::new(model(&device), cfg(20), &device).with_dir(&full_dir).unwrap();
+    let mut full = Trainer::new(model(&device), cfg(20), &device)
+        .with_dir(&full_dir)
+        .unwrap();
     full.run(|m, rng, _| lm_step(m, rng, &device)).unwrap();
     let reference = weights(full.model());
 
     // Interrupted at step 12: the closure fails, as a kill would stop the process; the
     // last checkpoint is step 10.
     let dir = tmpdir("resume");
-    let mut first = Trainer::new(model(&device), cfg(20), &device).with_dir(&dir).unwrap();
+    let mut first = Trainer::new(model(&device), cfg(20), &device)
+        .with_dir(&dir)
+        .unwrap();
     let err = first
         .run(|m, rng, step| {
             if step == 12 {
@@ -75,7 +107,9 @@ fn resume_after_interruption_gives_identical_weights() {
     assert!(err.to_string().contains("simulated"));
     drop(first);
 
-    let mut second = Trainer::new(model(&device), cfg(20), &device).with_dir(&dir).unwrap();
+    let mut second = Trainer::new(model(&device), cfg(20), &device)
+        .with_dir(&dir)
+        .unwrap();
     assert_eq!(second.resume().unwrap(), 10);
     second.run(|m, rng, _| lm_step(m, rng, &device)).unwrap();
     let resumed = weights(second.model());
@@ -86,22 +120,32 @@ fn resume_after_interruption_gives_identical_weights() {
         .zip(&resumed)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    assert!(max_diff <= 1e-6, "resumed run differs from uninterrupted run by {max_diff}");
+    assert!(
+        max_diff <= 1e-6,
+        "resumed run differs from uninterrupted run by {max_diff}"
+    );
 
     // The log has one record per logged step, no duplicates from the interrupted part.
     let log = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     let steps: Vec<u64> = log
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(steps, vec![10, 20]);
 }
 
 #[test]
 fn nan_loss_stops_with_clear_error_and_keeps_last_checkpoint() {
+    let _guard = rng_lock();
     let device = Device::flex().autodiff();
     let dir = tmpdir("nan");
-    let mut t = Trainer::new(model(&device), cfg(20), &device).with_dir(&dir).unwrap();
+    let mut t = Trainer::new(model(&device), cfg(20), &device)
+        .with_dir(&dir)
+        .unwrap();
     let err = t
         .run(|m, rng, step| {
             let out = lm_step(m, rng, &device)?;
@@ -119,19 +163,26 @@ fn nan_loss_stops_with_clear_error_and_keeps_last_checkpoint() {
     // The checkpoint on disk is the step-5 one and loads.
     let latest = latest_checkpoint(&dir).unwrap().unwrap();
     assert!(latest.ends_with("ckpt-00000005"));
-    let mut again = Trainer::new(model(&device), cfg(20), &device).with_dir(&dir).unwrap();
+    let mut again = Trainer::new(model(&device), cfg(20), &device)
+        .with_dir(&dir)
+        .unwrap();
     assert_eq!(again.resume().unwrap(), 5);
 }
 
 #[test]
 fn corrupt_checkpoint_is_an_error() {
+    let _guard = rng_lock();
     let device = Device::flex().autodiff();
     let dir = tmpdir("corrupt");
-    let mut t = Trainer::new(model(&device), cfg(5), &device).with_dir(&dir).unwrap();
+    let mut t = Trainer::new(model(&device), cfg(5), &device)
+        .with_dir(&dir)
+        .unwrap();
     t.run(|m, rng, _| lm_step(m, rng, &device)).unwrap();
     let ckpt = latest_checkpoint(&dir).unwrap().unwrap();
     std::fs::write(ckpt.join("state.json"), b"{not json").unwrap();
-    let mut again = Trainer::new(model(&device), cfg(5), &device).with_dir(&dir).unwrap();
+    let mut again = Trainer::new(model(&device), cfg(5), &device)
+        .with_dir(&dir)
+        .unwrap();
     let err = again.resume().unwrap_err().to_string();
     assert!(err.contains("corrupt checkpoint state"), "{err}");
 
@@ -142,18 +193,31 @@ fn corrupt_checkpoint_is_an_error() {
 
 #[test]
 fn training_reduces_loss() {
+    let _guard = rng_lock();
     let device = Device::flex().autodiff();
     let mut t = Trainer::new(model(&device), cfg(60).with_checkpoint_every(None), &device);
     // A learnable task: next token = current + 1 (mod 17).
     let summary = t
         .run(|m, rng, _| {
             let starts: Vec<i64> = (0..4).map(|_| rng.random_range(0..17)).collect();
-            let ids: Vec<i64> = starts.iter().flat_map(|&s| (0..8).map(move |i| (s + i) % 17)).collect();
-            let x = Tensor::<1, Int>::from_data(TensorData::new(ids, [32]), &device).reshape([4, 8]);
+            let ids: Vec<i64> = starts
+                .iter()
+                .flat_map(|&s| (0..8).map(move |i| (s + i) % 17))
+                .collect();
+            let x =
+                Tensor::<1, Int>::from_data(TensorData::new(ids, [32]), &device).reshape([4, 8]);
             let logits = m.logits(x.clone().slice([0..4, 0..7]), None)?;
-            let keep = Tensor::<2, Bool>::from_data(TensorData::new(vec![true; 28], [4, 7]), &device);
-            Ok(StepOutput::new(masked_cross_entropy_seq(logits, x.slice([0..4, 1..8]), keep)?, 28))
+            let keep =
+                Tensor::<2, Bool>::from_data(TensorData::new(vec![true; 28], [4, 7]), &device);
+            Ok(StepOutput::new(
+                masked_cross_entropy_seq(logits, x.slice([0..4, 1..8]), keep)?,
+                28,
+            ))
         })
         .unwrap();
-    assert!(summary.final_loss < 1.0, "loss after 60 steps: {}", summary.final_loss);
+    assert!(
+        summary.final_loss < 1.0,
+        "loss after 60 steps: {}",
+        summary.final_loss
+    );
 }

@@ -48,8 +48,8 @@ impl Plan {
                 heldout_sentences: 600,
                 d_model: 64,
                 n_layers: 2,
-                steps: 300,
-                batch: 16,
+                steps: 400,
+                batch: 32,
                 seq: 32,
                 eval_every: 50,
             },
@@ -87,7 +87,10 @@ fn windows(stream: &[u32], seq: usize) -> Vec<&[u32]> {
 fn to_tensor(rows: &[&[u32]], device: &Device) -> Tensor<2, Int> {
     let b = rows.len();
     let t = rows[0].len();
-    let ids: Vec<i64> = rows.iter().flat_map(|r| r.iter().map(|&x| x as i64)).collect();
+    let ids: Vec<i64> = rows
+        .iter()
+        .flat_map(|r| r.iter().map(|&x| x as i64))
+        .collect();
     Tensor::<1, Int>::from_data(TensorData::new(ids, [b * t]), device).reshape([b, t])
 }
 
@@ -99,7 +102,8 @@ fn heldout_loss(model: &Transformer, wins: &[&[u32]], seq: usize, device: &Devic
         let x = to_tensor(chunk, device);
         let b = chunk.len();
         let logits = model.logits(x.clone().slice([0..b, 0..seq]), None)?;
-        let keep = Tensor::<2, Bool>::from_data(TensorData::new(vec![true; b * seq], [b, seq]), device);
+        let keep =
+            Tensor::<2, Bool>::from_data(TensorData::new(vec![true; b * seq], [b, seq]), device);
         let loss = masked_cross_entropy_seq(logits, x.slice([0..b, 1..seq + 1]), keep)?;
         total += loss.into_scalar::<f64>() * (b * seq) as f64;
         count += b * seq;
@@ -120,7 +124,11 @@ fn ngram_baselines(train: &[u32], test: &[&[u32]], vocab: usize) -> (f64, f64, f
     }
     let total: f64 = uni.iter().sum();
     let p_uni = |t: u32| uni[t as usize] / total;
-    let entropy = -uni.iter().map(|&c| c / total).map(|p| p * p.ln()).sum::<f64>();
+    let entropy = -uni
+        .iter()
+        .map(|&c| c / total)
+        .map(|p| p * p.ln())
+        .sum::<f64>();
     let lambda = 0.9; // bigram weight; unigram smooths unseen pairs
     let (mut ce_u, mut ce_b, mut n) = (0.0, 0.0, 0.0);
     for w in test {
@@ -146,7 +154,11 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let (kind, device) = args.setup()?;
     let plan = Plan::for_scale(args.scale);
-    eprintln!("eval core: device {kind}, scale {}, seed {}", args.scale.name(), args.seed);
+    eprintln!(
+        "eval core: device {kind}, scale {}, seed {}",
+        args.scale.name(),
+        args.seed
+    );
 
     // Data: unbalanced monolingual streams in `langs` graded languages; held-out sentences
     // come from an independent stream.
@@ -171,9 +183,14 @@ fn main() -> Result<()> {
     let held_stream = stream(&tok, &held_texts);
     let train_wins = windows(&train_stream, plan.seq);
     let held_wins = windows(&held_stream, plan.seq);
-    anyhow::ensure!(!train_wins.is_empty() && !held_wins.is_empty(), "corpus too small for seq {}", plan.seq);
+    anyhow::ensure!(
+        !train_wins.is_empty() && !held_wins.is_empty(),
+        "corpus too small for seq {}",
+        plan.seq
+    );
     let vocab = tok.vocab_size();
-    let (unigram_ce, bigram_ce, unigram_entropy) = ngram_baselines(&train_stream, &held_wins, vocab);
+    let (unigram_ce, bigram_ce, unigram_entropy) =
+        ngram_baselines(&train_stream, &held_wins, vocab);
     eprintln!(
         "data: vocab {vocab}, {} train tokens, {} held-out windows; unigram CE {unigram_ce:.3}, bigram CE {bigram_ce:.3} nats",
         train_stream.len(),
@@ -183,9 +200,16 @@ fn main() -> Result<()> {
     // Model and training.
     let ad = device.clone().autodiff();
     ad.seed(args.seed);
-    let cfg = TransformerConfig::new(vocab, plan.d_model, 4, plan.n_layers, 4 * plan.d_model, plan.seq)
-        .with_causal(true)
-        .with_dropout(0.1);
+    let cfg = TransformerConfig::new(
+        vocab,
+        plan.d_model,
+        4,
+        plan.n_layers,
+        4 * plan.d_model,
+        plan.seq,
+    )
+    .with_causal(true)
+    .with_dropout(0.1);
     let model = cfg.init(&ad);
     let n_params = model.num_params();
     let train_cfg = TrainConfig::new(plan.steps, 3e-3)
@@ -209,7 +233,10 @@ fn main() -> Result<()> {
             let x = to_tensor(&rows, &ad);
             let b = plan.batch;
             let logits = m.logits(x.clone().slice([0..b, 0..plan.seq]), None)?;
-            let keep = Tensor::<2, Bool>::from_data(TensorData::new(vec![true; b * plan.seq], [b, plan.seq]), &ad);
+            let keep = Tensor::<2, Bool>::from_data(
+                TensorData::new(vec![true; b * plan.seq], [b, plan.seq]),
+                &ad,
+            );
             let loss = masked_cross_entropy_seq(logits, x.slice([0..b, 1..plan.seq + 1]), keep)?;
             Ok(StepOutput::new(loss, b * plan.seq))
         })?;
@@ -255,9 +282,18 @@ fn main() -> Result<()> {
     report.add_metric("parameters", n_params as f64);
     report.add_metric("vocab", vocab as f64);
     report.add_metric("train_tokens", train_stream.len() as f64);
-    let mut table = Table::new("Held-out cross-entropy (nats/token)", ["model", "cross-entropy"]);
-    table.add_row(vec![Cell::from("Transformer LM (ours)"), Cell::from(final_held)]);
-    table.add_row(vec![Cell::from("interpolated bigram"), Cell::from(bigram_ce)]);
+    let mut table = Table::new(
+        "Held-out cross-entropy (nats/token)",
+        ["model", "cross-entropy"],
+    );
+    table.add_row(vec![
+        Cell::from("Transformer LM (ours)"),
+        Cell::from(final_held),
+    ]);
+    table.add_row(vec![
+        Cell::from("interpolated bigram"),
+        Cell::from(bigram_ce),
+    ]);
     table.add_row(vec![Cell::from("add-one unigram"), Cell::from(unigram_ce)]);
     report.add_table(table);
     let steps_max = plan.steps as f64;
@@ -277,7 +313,11 @@ fn main() -> Result<()> {
         },
     )
     .context("plotting the loss curve")?;
-    report.add_figure(Figure::new("Loss curve", "loss.png", "Training and held-out loss against n-gram baselines"));
+    report.add_figure(Figure::new(
+        "Loss curve",
+        "loss.png",
+        "Training and held-out loss against n-gram baselines",
+    ));
     report.add_note(format!(
         "{} languages (graded closeness), {} training sentences (unbalanced 1/(l+1)), model d={} L={} ({n_params} parameters), {} steps of batch {}x{}",
         plan.langs, plan.train_sentences, plan.d_model, plan.n_layers, plan.steps, plan.batch, plan.seq

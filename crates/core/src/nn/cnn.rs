@@ -61,7 +61,9 @@ impl CnnEncoder {
             .convs
             .iter()
             .zip(&self.norms)
-            .fold(images, |x, (conv, norm)| relu(norm.forward(conv.forward(x))));
+            .fold(images, |x, (conv, norm)| {
+                relu(norm.forward(conv.forward(x)))
+            });
         let [b, c, _, _] = x.dims();
         self.proj.forward(self.pool.forward(x).reshape([b, c]))
     }

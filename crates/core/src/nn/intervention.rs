@@ -123,9 +123,10 @@ mod tests {
 
     #[test]
     fn affine_map_set_and_scale() {
-        let plan = Intervention::new()
-            .with(1, 0, UnitEdit::Set(2.5))
-            .with(1, 2, UnitEdit::Scale(0.5));
+        let plan =
+            Intervention::new()
+                .with(1, 0, UnitEdit::Set(2.5))
+                .with(1, 2, UnitEdit::Scale(0.5));
         assert!(plan.layer_affine(0, 4).is_none());
         let (s, b) = plan.layer_affine(1, 4).unwrap();
         assert_eq!(s, vec![0.0, 1.0, 0.5, 1.0]);
@@ -135,9 +136,19 @@ mod tests {
     #[test]
     fn validate_rejects_out_of_range_and_nan() {
         let plan = Intervention::new().with(3, 0, UnitEdit::Set(1.0));
-        assert!(plan.validate(2, 8).unwrap_err().to_string().contains("layer 3"));
+        assert!(
+            plan.validate(2, 8)
+                .unwrap_err()
+                .to_string()
+                .contains("layer 3")
+        );
         let plan = Intervention::new().with(0, 8, UnitEdit::Set(1.0));
-        assert!(plan.validate(2, 8).unwrap_err().to_string().contains("unit 8"));
+        assert!(
+            plan.validate(2, 8)
+                .unwrap_err()
+                .to_string()
+                .contains("unit 8")
+        );
         let plan = Intervention::new().with(0, 1, UnitEdit::Scale(f32::NAN));
         assert!(plan.validate(2, 8).is_err());
     }

@@ -86,7 +86,7 @@ impl TransformerConfig {
                 self.d_model, self.n_heads, self.n_layers, self.d_ff
             ));
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return bad(format!(
                 "n_heads ({}) must divide d_model ({})",
                 self.n_heads, self.d_model
@@ -368,7 +368,11 @@ impl Transformer {
     }
 
     /// Logits `[B, T, vocab]` for token ids `[B, T]`; the training fast path.
-    pub fn logits(&self, tokens: Tensor<2, Int>, pad_mask: Option<Tensor<2, Bool>>) -> Result<Tensor<3>> {
+    pub fn logits(
+        &self,
+        tokens: Tensor<2, Int>,
+        pad_mask: Option<Tensor<2, Bool>>,
+    ) -> Result<Tensor<3>> {
         let mut opts = ForwardOptions::logits();
         opts.pad_mask = pad_mask;
         let out = self.forward_with(TransformerInput::Tokens(tokens), opts)?;
@@ -385,7 +389,9 @@ impl Transformer {
         let x = match input {
             TransformerInput::Tokens(ids) => {
                 let tok = self.tok.as_ref().ok_or_else(|| {
-                    Error::InvalidInput("model was built with vocab_size = 0; pass embeddings".into())
+                    Error::InvalidInput(
+                        "model was built with vocab_size = 0; pass embeddings".into(),
+                    )
                 })?;
                 self.check_len(ids.dims()[1])?;
                 tok.forward(ids)
@@ -413,7 +419,9 @@ impl Transformer {
             )));
         }
         if opts.logits && !self.lm_head {
-            return Err(Error::InvalidInput("logits requested but the model has no LM head".into()));
+            return Err(Error::InvalidInput(
+                "logits requested but the model has no LM head".into(),
+            ));
         }
         let edits = match &opts.intervention {
             Some(plan) if !plan.is_empty() => {
@@ -426,11 +434,10 @@ impl Transformer {
         let positions = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
         let mut x = self.dropout.forward(x + self.pos.forward(positions));
         let h = self.layers.first().map_or(1, |l| l.n_heads);
-        let mask = opts.pad_mask.as_ref().map(|m| {
-            m.clone()
-                .reshape([b, 1, 1, t])
-                .expand([b, h, t, t])
-        });
+        let mask = opts
+            .pad_mask
+            .as_ref()
+            .map(|m| m.clone().reshape([b, 1, 1, t]).expand([b, h, t, t]));
 
         let mut hidden_states = Vec::new();
         let mut mlp_activations = Vec::new();
@@ -475,7 +482,9 @@ impl Transformer {
             (None, Some(tok)) => {
                 let w: Tensor<2> = tok.weight.val();
                 let v = w.dims()[0];
-                h.reshape([b * t, d]).matmul(w.transpose()).reshape([b, t, v])
+                h.reshape([b * t, d])
+                    .matmul(w.transpose())
+                    .reshape([b, t, v])
             }
             (None, None) => unreachable!("validate() requires vocab_size > 0 for an LM head"),
         }

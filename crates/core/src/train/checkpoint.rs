@@ -86,7 +86,10 @@ pub(crate) fn save<M: Module>(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let rec_err = |what: &str, e: burn::store::RecordError| {
-        Error::Training(format!("writing {what} checkpoint in {}: {e:?}", tmp.display()))
+        Error::Training(format!(
+            "writing {what} checkpoint in {}: {e:?}",
+            tmp.display()
+        ))
     };
     model
         .clone()
@@ -173,7 +176,10 @@ pub(crate) fn load<M: Module>(
     if state.format != FORMAT {
         return Err(Error::format(
             &state_path,
-            format!("checkpoint format {} (this build reads {FORMAT})", state.format),
+            format!(
+                "checkpoint format {} (this build reads {FORMAT})",
+                state.format
+            ),
         ));
     }
     let model = model

@@ -177,7 +177,8 @@ impl<M: Module> Trainer<M> {
             .with_epsilon(cfg.epsilon as f32)
             .with_weight_decay(cfg.weight_decay as f32)
             .init();
-        let schedule = LrSchedule::warmup_cosine(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio);
+        let schedule =
+            LrSchedule::warmup_cosine(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio);
         Self {
             model,
             optim,
@@ -239,7 +240,13 @@ impl<M: Module> Trainer<M> {
             return Ok(None);
         };
         let state = CheckpointState::new(self.step, &self.rng, &self.cfg);
-        let path = checkpoint::save(dir, &self.model, &self.optim, &state, self.cfg.keep_checkpoints)?;
+        let path = checkpoint::save(
+            dir,
+            &self.model,
+            &self.optim,
+            &state,
+            self.cfg.keep_checkpoints,
+        )?;
         Ok(Some(path))
     }
 
@@ -338,7 +345,7 @@ impl<M: Module> Trainer<M> {
             items_total += out.items;
             items_window += out.items;
             bar.inc(1);
-            if self.step % self.cfg.log_every.max(1) == 0 || self.step == total {
+            if self.step.is_multiple_of(self.cfg.log_every.max(1)) || self.step == total {
                 let window = window_start.elapsed().as_secs_f64().max(1e-9);
                 let record = LogRecord {
                     step: self.step,
@@ -364,7 +371,7 @@ impl<M: Module> Trainer<M> {
             let periodic = self
                 .cfg
                 .checkpoint_every
-                .is_some_and(|every| every > 0 && self.step % every == 0);
+                .is_some_and(|every| every > 0 && self.step.is_multiple_of(every));
             if periodic || self.step == total {
                 self.checkpoint()?;
             }
@@ -387,9 +394,11 @@ impl<M: Module> Trainer<M> {
         }
         let bar = ProgressBar::new(self.cfg.steps as u64).with_position(self.step as u64);
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise}<{eta_precise} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise}<{eta_precise} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(self.cfg.label.clone());
         bar
