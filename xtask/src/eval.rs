@@ -24,10 +24,10 @@ fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// `cargo build` arguments for one eval.
-pub fn build_args(spec: &EvalSpec, args: &EvalArgs) -> Vec<OsString> {
+/// `cargo <verb> --release -p <package> --bin <bin> --features <F>` for one eval.
+fn cargo_args(verb: &str, spec: &EvalSpec, args: &EvalArgs) -> Vec<OsString> {
     [
-        "build",
+        verb,
         "--release",
         "-p",
         spec.package,
@@ -40,21 +40,15 @@ pub fn build_args(spec: &EvalSpec, args: &EvalArgs) -> Vec<OsString> {
     .to_vec()
 }
 
+/// `cargo build` arguments for one eval.
+pub fn build_args(spec: &EvalSpec, args: &EvalArgs) -> Vec<OsString> {
+    cargo_args("build", spec, args)
+}
+
 /// `cargo run` arguments for one eval writing to `report_dir`.
 pub fn run_args(spec: &EvalSpec, args: &EvalArgs, report_dir: &Path) -> Vec<OsString> {
-    let mut v: Vec<OsString> = [
-        "run",
-        "--release",
-        "-p",
-        spec.package,
-        "--bin",
-        spec.bin,
-        "--features",
-        args.device.features(),
-        "--",
-    ]
-    .map(OsString::from)
-    .to_vec();
+    let mut v = cargo_args("run", spec, args);
+    v.push("--".into());
     v.extend(
         [
             "--device",
