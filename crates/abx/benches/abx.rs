@@ -1,0 +1,111 @@
+//! Hot paths of ember-abx.
+//!
+//! * `dense_md_5x1000x256`: the meaning task (ON meaning, ACROSS language) for all 20
+//!   ordered pairs of 5 languages × 1000 sentences × 256 dims: row normalisation, Gram
+//!   blocks (one GEMM per language over the later languages, `L(L−1)/2` blocks), one sweep
+//!   per block for both directions. NumPy peer: `scripts/bench_abx_numpy.py`.
+//! * `engine_frames_10k`: the generic engine on a speech-like set of 10k items (5–15 frames
+//!   of 32 dims, 20 phones × 10 speakers), ON phone BY speaker, DTW with angular frame
+//!   distance, `max_size_group = 5`.
+//! * `engine_pooled_10k`: the same items mean-pooled (one frame: no DTW), no subsampling cap
+//!   on X = A (50 items per group).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ember_abx::text::{ParallelEmbeddings, meaning_abx};
+use ember_abx::{Dataset, Distance, Subsample, Task, score};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::hint::black_box;
+
+fn dense(c: &mut Criterion) {
+    let (l, n, d) = (5, 1000, 256);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let shared: Vec<f32> = (0..n * d).map(|_| rng.random::<f32>() - 0.5).collect();
+    let mut data = Vec::with_capacity(l * n * d);
+    for _ in 0..l {
+        for v in &shared {
+            data.push(v + 1.5 * (rng.random::<f32>() - 0.5));
+        }
+    }
+    let emb =
+        ParallelEmbeddings::new((0..l).map(|i| format!("L{i}")).collect(), n, d, data).unwrap();
+    let mut g = c.benchmark_group("abx");
+    g.sample_size(20);
+    g.bench_function("dense_md_5x1000x256", |b| {
+        b.iter(|| black_box(meaning_abx(&emb).unwrap().mean_error()))
+    });
+    g.finish();
+}
+
+#[allow(clippy::needless_range_loop)]
+fn speech_like(pooled: bool) -> Dataset {
+    let (phones, speakers, per, d) = (20, 10, 50, 32);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let proto: Vec<Vec<f32>> = (0..phones)
+        .map(|_| (0..d).map(|_| rng.random::<f32>() - 0.5).collect())
+        .collect();
+    let spk: Vec<Vec<f32>> = (0..speakers)
+        .map(|_| (0..d).map(|_| 0.5 * (rng.random::<f32>() - 0.5)).collect())
+        .collect();
+    let mut ds = Dataset::new(&["phone", "speaker"], d).unwrap();
+    for s in 0..speakers {
+        for p in 0..phones {
+            for _ in 0..per {
+                let t = rng.random_range(5..=15);
+                let mut f = Vec::with_capacity(t * d);
+                for _ in 0..t {
+                    for k in 0..d {
+                        f.push(proto[p][k] + spk[s][k] + 0.6 * (rng.random::<f32>() - 0.5));
+                    }
+                }
+                if pooled {
+                    let mut m = vec![0.0f32; d];
+                    for fr in f.chunks_exact(d) {
+                        m.iter_mut().zip(fr).for_each(|(a, b)| *a += b / t as f32);
+                    }
+                    f = m;
+                }
+                ds.push(&[format!("p{p}"), format!("s{s}")], &f).unwrap();
+            }
+        }
+    }
+    ds
+}
+
+fn engine(c: &mut Criterion) {
+    let frames = speech_like(false);
+    let pooled = speech_like(true);
+    assert_eq!(frames.len(), 10_000);
+    let mut g = c.benchmark_group("abx");
+    g.sample_size(10);
+    let task = Task::on("phone").by(&["speaker"]).subsample(Subsample {
+        max_size_group: Some(5),
+        max_x_across: None,
+        seed: 0,
+    });
+    g.bench_function("engine_frames_10k", |b| {
+        b.iter(|| {
+            black_box(
+                score(&frames, &task, Distance::Angular)
+                    .unwrap()
+                    .error()
+                    .unwrap(),
+            )
+        })
+    });
+    let task = Task::on("phone").by(&["speaker"]);
+    g.bench_function("engine_pooled_10k", |b| {
+        b.iter(|| {
+            black_box(
+                score(&pooled, &task, Distance::Angular)
+                    .unwrap()
+                    .error()
+                    .unwrap(),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dense, engine);
+criterion_main!(benches);

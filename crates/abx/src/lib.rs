@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![recursion_limit = "256"]
+
+pub mod dataset;
+pub mod distance;
+pub mod engine;
+pub mod gemm;
+pub mod npy;
+pub mod probe;
+pub mod repr;
+pub mod text;
+pub mod zerospeech;
+
+pub use dataset::Dataset;
+pub use distance::{Distance, dtw_normalized};
+pub use engine::{CellScore, Score, Subsample, Task, score};
+pub use npy::{NpyArray, read_npy, write_npy};
+pub use repr::{LayerReprs, Pooling, pool_checkpoints, pool_layers};
+pub use text::{
+    Blocks, Grams, Interval, ParallelEmbeddings, TextAbx, TextTask, meaning_abx, text_abx,
+};
+pub use zerospeech::{ItemLine, load_zerospeech, read_item_file, zerospeech_task};

@@ -1,0 +1,153 @@
+//! An ImageFolder reader: `root/<class>/<image>.{png,jpg,jpeg}`, classes in sorted folder-name
+//! order, images in sorted file-name order, decoded with the `image` crate, resized to
+//! `size × size` (bilinear, aspect ratio not kept), scaled to `[0, 1]` and normalised per
+//! channel `(v − mean_c) / std_c`, stored CHW.
+
+use burn::prelude::*;
+use ember_core::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Settings of [`read_image_folder`].
+#[derive(Debug, Clone)]
+pub struct ImageFolderConfig {
+    /// Output side length.
+    pub size: u32,
+    /// Per-channel mean (RGB) subtracted after scaling to `[0, 1]`.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation (RGB).
+    pub std: [f32; 3],
+}
+
+impl ImageFolderConfig {
+    /// `size × size`, mean 0.5 and std 0.25 per channel.
+    pub fn new(size: u32) -> Self {
+        Self {
+            size,
+            mean: [0.5; 3],
+            std: [0.25; 3],
+        }
+    }
+}
+
+/// A decoded ImageFolder.
+#[derive(Debug, Clone)]
+pub struct ImageFolder {
+    /// Class (folder) names, sorted; a label is an index into this.
+    pub classes: Vec<String>,
+    /// Source paths, one per image.
+    pub paths: Vec<PathBuf>,
+    /// Label per image.
+    pub labels: Vec<usize>,
+    /// `[N, 3, size, size]` row-major pixels.
+    pub pixels: Vec<f32>,
+    /// Side length.
+    pub size: usize,
+}
+
+impl ImageFolder {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The images at `idx` as a `[len, 3, size, size]` tensor.
+    pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<4> {
+        let s = self.size;
+        let per = 3 * s * s;
+        let mut v = Vec::with_capacity(idx.len() * per);
+        for &i in idx {
+            v.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+        }
+        Tensor::<1>::from_data(TensorData::new(v, [idx.len() * per]), device).reshape([
+            idx.len(),
+            3,
+            s,
+            s,
+        ])
+    }
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        .unwrap_or(false)
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .map(|e| e.map(|e| e.path()).map_err(|e| Error::io(dir, e)))
+        .collect::<Result<_>>()?;
+    v.sort();
+    Ok(v)
+}
+
+/// Read an ImageFolder tree. Errors: a missing root, no class folders, a class folder without
+/// images, an undecodable image (named in the error), a zero size or std.
+pub fn read_image_folder(root: impl AsRef<Path>, cfg: &ImageFolderConfig) -> Result<ImageFolder> {
+    let root = root.as_ref();
+    if cfg.size == 0 {
+        return Err(Error::InvalidInput("image size must be > 0".into()));
+    }
+    if cfg.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        || cfg.mean.iter().any(|m| !m.is_finite())
+    {
+        return Err(Error::InvalidInput(format!(
+            "bad normalisation {:?}/{:?}",
+            cfg.mean, cfg.std
+        )));
+    }
+    let class_dirs: Vec<PathBuf> = sorted_entries(root)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect();
+    if class_dirs.is_empty() {
+        return Err(Error::format(root, "no class folders"));
+    }
+    let s = cfg.size as usize;
+    let mut out = ImageFolder {
+        classes: Vec::new(),
+        paths: Vec::new(),
+        labels: Vec::new(),
+        pixels: Vec::new(),
+        size: s,
+    };
+    for (label, dir) in class_dirs.iter().enumerate() {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::format(dir, "class folder name is not UTF-8"))?;
+        out.classes.push(name.to_string());
+        let files: Vec<PathBuf> = sorted_entries(dir)?
+            .into_iter()
+            .filter(|p| p.is_file() && is_image(p))
+            .collect();
+        if files.is_empty() {
+            return Err(Error::format(dir, "class folder has no PNG/JPEG images"));
+        }
+        for f in files {
+            let img = image::open(&f)
+                .map_err(|e| Error::format(&f, format!("cannot decode image: {e}")))?;
+            let img = img
+                .resize_exact(cfg.size, cfg.size, image::imageops::FilterType::Triangle)
+                .to_rgb8();
+            for c in 0..3 {
+                for y in 0..s {
+                    for x in 0..s {
+                        let v = img.get_pixel(x as u32, y as u32)[c] as f32 / 255.0;
+                        out.pixels.push((v - cfg.mean[c]) / cfg.std[c]);
+                    }
+                }
+            }
+            out.paths.push(f);
+            out.labels.push(label);
+        }
+    }
+    Ok(out)
+}

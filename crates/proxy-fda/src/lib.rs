@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![recursion_limit = "256"]
+
+pub mod baselines;
+pub mod fda;
+pub mod forgetting;
+pub mod image_folder;
+pub mod knn;
+pub mod proxy;
+pub mod sampler;
+pub mod synth;
+mod util;
+
+pub use baselines::{collect_params, l2sp_penalty, ldifs_penalty, wise_ft};
+pub use fda::{Bias, FdaConfig, NegWeight, fda_loss, proxy_fda_loss};
+pub use forgetting::{
+    LinearProbeConfig, OtConfig, linear_probe_accuracy, mean_sq_l2, ot_distance, sinkhorn,
+};
+pub use image_folder::{ImageFolder, ImageFolderConfig, read_image_folder};
+pub use knn::KnnGraph;
+pub use proxy::{Proxies, ProxyGenerator, ProxyGeneratorConfig, ProxyLossConfig, ProxySet};
+pub use sampler::ClassBalancedSampler;
