@@ -44,6 +44,7 @@ impl EvalSpec {
 pub const EVALS: &[EvalSpec] = &[
     //            name    paper   package       bin          description
     EvalSpec::new("core", "core", "ember-core", "eval-core", "causal LM on synthlang: held-out loss vs unigram entropy, tokens/s"),
+    EvalSpec::new("abx", "P2", "ember-abx", "eval-abx", "ABX language/meaning discrimination over layers x checkpoints of a synthlang MLM"),
     EvalSpec::new("proxy-fda", "P1", "ember-proxy-fda", "eval-proxy-fda", "Proxy-FDA: kNN-graph feature alignment vs naive FT/LP-FT/L2-SP/LDIFS/WiSE-FT on rendered images; forgetting by Δ_LP, OT vs L2"),
     EvalSpec::new("spkver", "P10", "ember-spkver", "eval-spkver", "Speaker verification on SSL features: SUPERB x-vector baseline vs simplified head, data efficiency, log-mel control"),
 ];
