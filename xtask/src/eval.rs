@@ -9,7 +9,7 @@ use anyhow::Context;
 use ember_report::{Report, Summary};
 
 use crate::EvalArgs;
-use crate::evals::{self, EvalSpec};
+use crate::evals;
 
 /// The workspace root (the parent of this crate's directory).
 fn project_root() -> PathBuf {
@@ -24,55 +24,69 @@ fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// `cargo <verb> --release -p <package> --bin <bin> --features <F>` for one eval.
-fn cargo_args(verb: &str, spec: &EvalSpec, args: &EvalArgs) -> Vec<OsString> {
+/// `cargo test --workspace --release --features <F> --no-run`: builds every eval binary with
+/// exactly the feature unification of the README's test command, so the evals and the tests
+/// share one build (`cargo build -p <one package>` would unify features differently, without
+/// dev-dependencies and other members, and rebuild the Burn stack).
+pub fn build_args(args: &EvalArgs) -> Vec<OsString> {
     [
-        verb,
+        "test",
+        "--workspace",
         "--release",
-        "-p",
-        spec.package,
-        "--bin",
-        spec.bin,
         "--features",
         args.device.features(),
+        "--no-run",
     ]
     .map(OsString::from)
     .to_vec()
 }
 
-/// `cargo build` arguments for one eval.
-pub fn build_args(spec: &EvalSpec, args: &EvalArgs) -> Vec<OsString> {
-    cargo_args("build", spec, args)
-}
-
-/// `cargo run` arguments for one eval writing to `report_dir`.
-pub fn run_args(spec: &EvalSpec, args: &EvalArgs, report_dir: &Path) -> Vec<OsString> {
-    let mut v = cargo_args("run", spec, args);
-    v.push("--".into());
-    v.extend(
-        [
-            "--device",
-            args.device.as_str(),
-            "--scale",
-            args.scale.as_str(),
-            "--out",
-        ]
-        .map(OsString::from),
-    );
+/// Arguments of an eval binary writing to `report_dir`.
+pub fn run_args(args: &EvalArgs, report_dir: &Path) -> Vec<OsString> {
+    let mut v: Vec<OsString> = [
+        "--device",
+        args.device.as_str(),
+        "--scale",
+        args.scale.as_str(),
+        "--out",
+    ]
+    .map(OsString::from)
+    .to_vec();
     v.push(report_dir.as_os_str().to_owned());
     v.push("--seed".into());
     v.push(args.seed.to_string().into());
     v
 }
 
-/// Runs `cargo <args>` in the workspace root with stdout/stderr passed through.
-fn cargo_status(cargo: &OsStr, args: &[OsString]) -> Result<(), String> {
-    let status = Command::new(cargo)
+/// The workspace's target directory (honours `CARGO_TARGET_DIR` and cargo config).
+fn target_dir(cargo: &OsStr) -> anyhow::Result<PathBuf> {
+    let out = Command::new(cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(project_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo metadata")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        out.status
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("cargo metadata printed invalid JSON")?;
+    let dir = meta["target_directory"]
+        .as_str()
+        .context("cargo metadata has no target_directory")?;
+    Ok(PathBuf::from(dir))
+}
+
+/// Runs `program <args>` in the workspace root with stdout/stderr passed through.
+fn status(program: &Path, args: &[OsString]) -> Result<(), String> {
+    let status = Command::new(program)
         .args(args)
         .current_dir(project_root())
         .stdin(Stdio::null())
         .status()
-        .map_err(|e| format!("cannot start {}: {e}", cargo.to_string_lossy()))?;
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     if status.success() {
         Ok(())
     } else {
@@ -108,6 +122,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let cargo = cargo();
     let started = Instant::now();
     let n = selected.len();
+
+    eprintln!(
+        "==> building every eval (cargo test --workspace --release --features {} --no-run)",
+        args.device.features()
+    );
+    let t_build = Instant::now();
+    let built =
+        status(Path::new(&cargo), &build_args(args)).map_err(|e| format!("build failed: {e}"));
+    eprintln!("    build: {}", fmt_secs(t_build.elapsed().as_secs_f64()));
+    let bin_dir = target_dir(&cargo)?.join("release");
     let mut outcomes = Vec::with_capacity(n);
     for (i, spec) in selected.iter().enumerate() {
         let report_dir = out.join(spec.name);
@@ -129,21 +153,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot remove stale {}", stale.display()))?;
         }
 
-        let t_build = Instant::now();
-        eprintln!(
-            "    building {} --bin {} --features {}",
-            spec.package,
-            spec.bin,
-            args.device.features()
-        );
-        let built =
-            cargo_status(&cargo, &build_args(spec, args)).map_err(|e| format!("build failed: {e}"));
-        let build_s = t_build.elapsed().as_secs_f64();
-
         let t_run = Instant::now();
-        let ran = built.and_then(|()| {
-            eprintln!("    built in {}; running", fmt_secs(build_s));
-            cargo_status(&cargo, &run_args(spec, args, &report_dir))
+        let ran = built.clone().and_then(|()| {
+            status(&bin_dir.join(spec.bin), &run_args(args, &report_dir))
                 .map_err(|e| format!("eval failed: {e}"))
         });
         let run_s = if ran.is_ok() {
@@ -208,50 +220,41 @@ mod tests {
 
     #[test]
     fn command_lines() {
-        let core = evals::find("core").unwrap();
         let a = args(Device::Flex);
         assert_eq!(
-            strs(&build_args(core, &a)),
+            strs(&build_args(&a)),
             [
-                "build",
+                "test",
+                "--workspace",
                 "--release",
-                "-p",
-                "ember-core",
-                "--bin",
-                "eval-core",
                 "--features",
-                "ndarray"
+                "ndarray",
+                "--no-run"
             ]
         );
         assert_eq!(
-            strs(&run_args(core, &a, Path::new("/o/core"))),
+            strs(&run_args(&a, Path::new("/o/core"))),
             [
-                "run",
-                "--release",
-                "-p",
-                "ember-core",
-                "--bin",
-                "eval-core",
-                "--features",
-                "ndarray",
-                "--",
-                "--device",
-                "flex",
-                "--scale",
-                "quick",
-                "--out",
-                "/o/core",
-                "--seed",
-                "3"
+                "--device", "flex", "--scale", "quick", "--out", "/o/core", "--seed", "3"
             ]
         );
-        let w = run_args(core, &args(Device::Wgpu), Path::new("/o/core"));
+        let w = build_args(&args(Device::Wgpu));
         assert!(
             strs(&w)
                 .windows(2)
                 .any(|p| p == ["--features", "ndarray,wgpu"])
         );
-        assert!(strs(&w).windows(2).any(|p| p == ["--device", "wgpu"]));
+        assert!(
+            strs(&run_args(&args(Device::Wgpu), Path::new("/o")))
+                .windows(2)
+                .any(|p| p == ["--device", "wgpu"])
+        );
+    }
+
+    #[test]
+    fn target_dir_is_found() {
+        let dir = target_dir(&cargo()).unwrap();
+        assert!(dir.is_absolute(), "{}", dir.display());
     }
 
     #[test]

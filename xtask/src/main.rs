@@ -29,11 +29,12 @@ enum Command {
     /// Build and run paper evals, then summarize their claims in <OUT>/REPORT.md
     #[command(
         long_about = "Build and run paper evals, then summarize their claims.\n\n\
-        For each selected eval this runs\n\
-        \x20 cargo run --release -p <package> --bin <bin> --features <F> -- \\\n\
-        \x20     --device <DEVICE> --scale <SCALE> --out <OUT>/<name> --seed <SEED>\n\
-        with F = `ndarray` for --device flex|ndarray and `ndarray,wgpu` for --device wgpu, so the \
-        eval build shares the compiled Burn stack with `cargo test --release --features ndarray`.\n\n\
+        First it builds every eval binary with\n\
+        \x20 cargo test --workspace --release --features <F> --no-run\n\
+        (F = `ndarray` for --device flex|ndarray, `ndarray,wgpu` for --device wgpu): the very build \
+        of the README's test command, so evals and tests share one compiled Burn stack. Then, for \
+        each selected eval, it runs\n\
+        \x20 <target>/release/<bin> --device <DEVICE> --scale <SCALE> --out <OUT>/<name> --seed <SEED>\n\n\
         Each eval writes <OUT>/<name>/report.json and report.md; afterwards <OUT>/summary.json and \
         <OUT>/REPORT.md list every claim (paper | claim | ours | baseline | holds) and every run.\n\n\
         Exits non-zero if an eval fails to build or run or leaves no valid report; a claim that \
