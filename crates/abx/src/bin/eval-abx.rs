@@ -17,7 +17,7 @@ use ember_core::loss::masked_cross_entropy_seq;
 use ember_core::metrics::spearman;
 use ember_core::nn::{Transformer, TransformerConfig};
 use ember_core::report::plot::{self, Heatmap, LinePlot, Series};
-use ember_core::report::{Cell, Claim, Figure, Report, Table};
+use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -406,14 +406,12 @@ fn main() -> Result<()> {
     let rho_ld_md = spearman(&ld_score, &md_score).unwrap_or(f64::NAN);
 
     // --- report
-    let mut report = Report::new(
+    let mut report = args.report(
+        kind,
         "abx",
         "P2",
         "ABX discrimination of form and meaning in a small multilingual MLM",
-    )
-    .with_device(kind.name())
-    .with_scale(args.scale.name())
-    .with_seed(args.seed);
+    );
     report.add_claim(
         Claim::new(
             "ld-declines-lower-layers",

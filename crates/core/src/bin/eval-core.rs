@@ -12,7 +12,7 @@ use ember_core::eval::{EvalArgs, Scale};
 use ember_core::loss::masked_cross_entropy_seq;
 use ember_core::nn::{Transformer, TransformerConfig};
 use ember_core::report::plot::{self, LinePlot, Series};
-use ember_core::report::{Cell, Claim, Figure, Report, Table};
+use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
 use rand::RngExt;
 use std::time::Instant;
@@ -257,10 +257,7 @@ fn main() -> Result<()> {
     // Report.
     let threshold = 0.75;
     let ratio = final_held / unigram_ce;
-    let mut report = Report::new("core", "core", "Transformer causal LM on synthlang")
-        .with_device(kind.name())
-        .with_scale(args.scale.name())
-        .with_seed(args.seed);
+    let mut report = args.report(kind, "core", "core", "Transformer causal LM on synthlang");
     report.add_claim(
         Claim::new(
             "lm-beats-unigram",

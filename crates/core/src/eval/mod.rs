@@ -55,6 +55,20 @@ impl EvalArgs {
         resolve_device(self.device.as_deref())
     }
 
+    /// A report for this run, with device, scale and seed filled in.
+    pub fn report(
+        &self,
+        backend: BackendKind,
+        eval: &str,
+        paper: &str,
+        title: &str,
+    ) -> crate::report::Report {
+        crate::report::Report::new(eval, paper, title)
+            .with_device(backend.name())
+            .with_scale(self.scale.name())
+            .with_seed(self.seed)
+    }
+
     /// A run directory under `--out` for checkpoints and logs; emptied unless `--resume`.
     pub fn run_dir(&self, name: &str) -> Result<PathBuf> {
         let dir = self.out.join(name);

@@ -14,7 +14,7 @@ use ember_core::eval::{EvalArgs, Scale};
 use ember_core::loss::cross_entropy;
 use ember_core::nn::{CnnEncoder, CnnEncoderConfig};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
-use ember_core::report::{Cell, Claim, Figure, Report, Table};
+use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
 use ember_proxy_fda::proxy::proxy_generator_loss;
 use ember_proxy_fda::synth::{self, Attrs};
@@ -645,14 +645,12 @@ fn main() -> Result<()> {
     let fda = select(&res, "FDA", naive.ft_acc);
     let ldifs = select(&res, "LDIFS", naive.ft_acc);
     let comparable = pfda.ft_acc >= naive.ft_acc - 3.0;
-    let mut report = Report::new(
+    let mut report = args.report(
+        kind,
         "proxy-fda",
         "P1",
         "Proxy-FDA: kNN-graph feature alignment against concept forgetting",
-    )
-    .with_device(kind.name())
-    .with_scale(args.scale.name())
-    .with_seed(args.seed);
+    );
     report.add_claim(
         Claim::new(
             "proxy-fda-forgets-less",

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use clap::Parser;
 use ember_core::eval::{EvalArgs, Scale};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
-use ember_core::report::{Cell, Claim, Figure, Report, Table};
+use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_spkver::SslEncoderConfig;
 use ember_spkver::fbank::{Fbank, FbankConfig, Features};
 use ember_spkver::features::{LayerFeatures, Standardizer, extract_layers, mean_std_vector};
@@ -435,14 +435,12 @@ fn main() -> Result<()> {
     let base_fb = find("baseline x-vector", "fbank", 1.0)?;
     let simple_fb = find("simplified SP", "fbank", 1.0)?;
     let reduction = 1.0 - simple_ssl.params as f64 / base_ssl.params as f64;
-    let mut report = Report::new(
+    let mut report = args.report(
+        kind,
         "spkver",
         "P10",
         "Simplified speaker-verification heads on self-supervised features",
-    )
-    .with_device(kind.name())
-    .with_scale(args.scale.name())
-    .with_seed(args.seed);
+    );
     report.add_claim(
         Claim::new(
             "C1-simplified-matches-baseline",
