@@ -26,7 +26,7 @@ use std::time::Instant;
 
 /// ABX form/meaning discrimination over training of a small multilingual MLM.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     eval: EvalArgs,

@@ -20,7 +20,7 @@ use std::time::Instant;
 /// Train a causal Transformer LM on synthetic languages; report held-out loss vs n-gram
 /// baselines and training throughput.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     eval: EvalArgs,

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     eval: EvalArgs,

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 /// SV with SSL features: baseline x-vector vs simplified head (paper P10).
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     eval: EvalArgs,
