@@ -46,6 +46,8 @@ pub const EVALS: &[EvalSpec] = &[
     EvalSpec::new("core", "core", "ember-core", "eval-core", "causal LM on synthlang: held-out loss vs unigram entropy, tokens/s"),
     EvalSpec::new("abx", "P2", "ember-abx", "eval-abx", "ABX language/meaning discrimination over layers x checkpoints of a synthlang MLM"),
     EvalSpec::new("proxy-fda", "P1", "ember-proxy-fda", "eval-proxy-fda", "Proxy-FDA: kNN-graph feature alignment vs naive FT/LP-FT/L2-SP/LDIFS/WiSE-FT on rendered images; forgetting by Δ_LP, OT vs L2"),
+    EvalSpec::new("soup", "P5", "ember-soup", "eval-soup", "Soup-of-Experts: specialists instantiated from domain weights vs generic and CRISP specialists on a synthetic multi-domain corpus"),
+    EvalSpec::new("aux-lang", "P6", "ember-soup", "eval-aux-lang", "Auxiliary-language pretraining for a data-constrained target: closeness x aux quality, model size vs scarce target data"),
     EvalSpec::new("spkver", "P10", "ember-spkver", "eval-spkver", "Speaker verification on SSL features: SUPERB x-vector baseline vs simplified head, data efficiency, log-mel control"),
 ];
 

@@ -2,9 +2,11 @@
 #![recursion_limit = "256"]
 
 pub mod backend;
+pub mod cluster;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod lm;
 pub mod loss;
 pub mod metrics;
 pub mod nn;

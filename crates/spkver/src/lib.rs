@@ -6,7 +6,8 @@ pub mod encoder;
 pub mod fbank;
 pub mod features;
 pub mod heads;
-pub mod kmeans;
+/// k-means lives in ember-core (shared with ember-soup); re-exported under its old path.
+pub use ember_core::cluster as kmeans;
 pub mod scoring;
 pub mod synth;
 pub mod train;

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use ember_spkver::heads::{SimpleHeadConfig, SpeakerHead, XVectorHeadConfig, stats_pool};
-use ember_spkver::kmeans::KMeans;
+use ember_spkver::kmeans::{KMeans, KMeansInit};
 use ember_spkver::scoring::{all_pairs_trials, cosine_scores, normalize};
 use ember_spkver::synth::{
     CorpusConfig, SessionParams, SpeakerParams, generate_corpus, synthesize,
@@ -149,16 +149,16 @@ fn kmeans_recovers_separated_clusters() {
         let c = (i % 3) as f32 * 10.0;
         data.extend([c + (i as f32 * 0.01), -c]);
     }
-    let km = KMeans::fit(&data, 2, 3, 10, 1).unwrap();
+    let km = KMeans::fit(&data, 2, 3, 10, KMeansInit::Random, 1).unwrap();
     let a = km.assign(&data).unwrap();
     for i in 3..60 {
         assert_eq!(a[i], a[i % 3]);
     }
     assert_ne!(a[0], a[1]);
     assert_ne!(a[1], a[2]);
-    assert!(KMeans::fit(&data[..3], 2, 3, 10, 1).is_err());
-    assert!(KMeans::fit(&data[..4], 2, 3, 10, 1).is_err());
-    assert!(KMeans::fit(&[f32::NAN; 8], 2, 1, 1, 1).is_err());
+    assert!(KMeans::fit(&data[..3], 2, 3, 10, KMeansInit::Random, 1).is_err());
+    assert!(KMeans::fit(&data[..4], 2, 3, 10, KMeansInit::Random, 1).is_err());
+    assert!(KMeans::fit(&[f32::NAN; 8], 2, 1, 1, KMeansInit::Random, 1).is_err());
 }
 
 #[test]

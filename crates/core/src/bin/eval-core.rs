@@ -4,13 +4,12 @@
 
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::prelude::*;
 use clap::Parser;
 use ember_core::data::synthlang::{SynthLang, SynthLangConfig};
 use ember_core::data::tokenizer::{Tokenizer, TokenizerConfig};
 use ember_core::eval::{EvalArgs, Scale};
-use ember_core::loss::masked_cross_entropy_seq;
-use ember_core::nn::{Transformer, TransformerConfig};
+use ember_core::lm::{mean_loss, next_token_loss, token_batch, windows};
+use ember_core::nn::TransformerConfig;
 use ember_core::report::plot::{self, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
@@ -77,38 +76,6 @@ fn stream(tok: &Tokenizer, texts: &[String]) -> Vec<u32> {
         out.push(eos);
     }
     out
-}
-
-/// Non-overlapping windows of `seq + 1` tokens: inputs `w[..seq]`, targets `w[1..]`.
-fn windows(stream: &[u32], seq: usize) -> Vec<&[u32]> {
-    stream.chunks_exact(seq + 1).collect()
-}
-
-fn to_tensor(rows: &[&[u32]], device: &Device) -> Tensor<2, Int> {
-    let b = rows.len();
-    let t = rows[0].len();
-    let ids: Vec<i64> = rows
-        .iter()
-        .flat_map(|r| r.iter().map(|&x| x as i64))
-        .collect();
-    Tensor::<1, Int>::from_data(TensorData::new(ids, [b * t]), device).reshape([b, t])
-}
-
-/// Mean next-token cross-entropy (nats) of `model` over held-out windows.
-fn heldout_loss(model: &Transformer, wins: &[&[u32]], seq: usize, device: &Device) -> Result<f64> {
-    let mut total = 0.0;
-    let mut count = 0usize;
-    for chunk in wins.chunks(64) {
-        let x = to_tensor(chunk, device);
-        let b = chunk.len();
-        let logits = model.logits(x.clone().slice([0..b, 0..seq]), None)?;
-        let keep =
-            Tensor::<2, Bool>::from_data(TensorData::new(vec![true; b * seq], [b, seq]), device);
-        let loss = masked_cross_entropy_seq(logits, x.slice([0..b, 1..seq + 1]), keep)?;
-        total += loss.into_scalar::<f64>() * (b * seq) as f64;
-        count += b * seq;
-    }
-    Ok(total / count.max(1) as f64)
 }
 
 /// Cross-entropy (nats/token) on `test` of add-one unigram and interpolated bigram models fit
@@ -230,18 +197,12 @@ fn main() -> Result<()> {
             let rows: Vec<&[u32]> = (0..plan.batch)
                 .map(|_| train_wins[rng.random_range(0..train_wins.len())])
                 .collect();
-            let x = to_tensor(&rows, &ad);
+            let loss = next_token_loss(m, token_batch(&rows, &ad)?)?;
             let b = plan.batch;
-            let logits = m.logits(x.clone().slice([0..b, 0..plan.seq]), None)?;
-            let keep = Tensor::<2, Bool>::from_data(
-                TensorData::new(vec![true; b * plan.seq], [b, plan.seq]),
-                &ad,
-            );
-            let loss = masked_cross_entropy_seq(logits, x.slice([0..b, 1..plan.seq + 1]), keep)?;
             Ok(StepOutput::new(loss, b * plan.seq))
         })?;
         let step = trainer.step();
-        let held = heldout_loss(&trainer.model().valid(), &held_wins, plan.seq, &device)?;
+        let held = mean_loss(&trainer.model().valid(), &held_wins, 64, &device)?;
         curve_train.push((step as f64, summary.final_loss));
         curve_held.push((step as f64, held));
         if summary.steps_run > 0 {
@@ -249,7 +210,7 @@ fn main() -> Result<()> {
         }
     }
     let model = trainer.into_model().valid();
-    let final_held = heldout_loss(&model, &held_wins, plan.seq, &device)?;
+    let final_held = mean_loss(&model, &held_wins, 64, &device)?;
     let mut tps = tokens_per_s.clone();
     tps.sort_by(f64::total_cmp);
     let median_tps = tps.get(tps.len() / 2).copied().unwrap_or(f64::NAN);

@@ -14,7 +14,7 @@ use ember_spkver::SslEncoderConfig;
 use ember_spkver::fbank::{Fbank, FbankConfig, Features};
 use ember_spkver::features::{LayerFeatures, Standardizer, extract_layers, mean_std_vector};
 use ember_spkver::heads::{SimpleHeadConfig, SpeakerHead, XVectorHeadConfig};
-use ember_spkver::kmeans::KMeans;
+use ember_spkver::kmeans::{KMeans, KMeansInit};
 use ember_spkver::scoring::{all_pairs_trials, evaluate};
 use ember_spkver::synth::{Corpus, CorpusConfig, generate_corpus};
 use ember_spkver::train::{
@@ -269,7 +269,14 @@ fn main() -> Result<()> {
     // 2. Self-supervised pre-training (HuBERT iteration 1: k-means of log-mel token frames).
     let t0 = Instant::now();
     let tok: Vec<f32> = pre_n.iter().flat_map(token_frames).collect();
-    let km = KMeans::fit(&tok, fb.config().n_mels, 32, 15, args.seed)?;
+    let km = KMeans::fit(
+        &tok,
+        fb.config().n_mels,
+        32,
+        15,
+        KMeansInit::Random,
+        args.seed,
+    )?;
     let targets = cluster_targets(&pre_n, &km)?;
     let ad = device.clone().autodiff();
     ad.seed(args.seed);

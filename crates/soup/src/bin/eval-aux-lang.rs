@@ -1,0 +1,746 @@
+//! `cargo xtask eval aux-lang`: the offline reproduction of paper P6 (auxiliary-language data
+//! for a data-constrained target language; spec §5.2) on a synthetic fact world.
+//!
+//! Builds a fact world, an auxiliary language A (all facts) and a target language T (a small
+//! corpus stating only a quarter of the facts, mixed in at a fixed 5% of training windows so
+//! that it is seen ≈ 20 times), trains tiny causal Transformer LMs on target-only and
+//! bilingual mixtures, and measures QA_T: T-language multiple-choice accuracy on facts that
+//! only A states. Three claims are checked, each with a rule fixed before any run:
+//!
+//! * (4) adding A helps a close T (level C0) more than a far T (level C3): QA_T gain over
+//!   target-only at C0 > at C3;
+//! * (5) better auxiliary data helps T: QA_T with high-quality A (filler q = 0.2) > with
+//!   low-quality A (q = 0.8), at C0;
+//! * (6) a larger model overfits the scarce T data: its T-validation loss rises ≥ 0.01 nats
+//!   above its minimum by the end, or ends above the small model's while its T-training loss
+//!   is below the small model's.
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::prelude::*;
+use clap::Parser;
+use ember_core::eval::{EvalArgs, Scale};
+use ember_core::lm::{mean_loss, next_token_loss, token_batch, windows};
+use ember_core::nn::{Transformer, TransformerConfig};
+use ember_core::report::plot::{self, BarChart, LinePlot, Series};
+use ember_core::report::{Cell, Claim, Figure, Table};
+use ember_core::train::{StepOutput, TrainConfig, Trainer};
+use ember_soup::auxlang::{
+    BilingualPair, Closeness, CorpusConfig, FactSet, MixSampler, World, WorldConfig, qa_accuracy,
+    qa_items,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Train tiny causal LMs on synthetic bilingual fact corpora (auxiliary language A + scarce
+/// target language T) and check paper P6's claims: auxiliary data helps close languages more
+/// than far ones, better auxiliary data helps the target, and a larger model overfits the
+/// scarce target data. Writes report.json, report.md and PNG plots to --out.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    eval: EvalArgs,
+}
+
+/// Model size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Size {
+    Small,
+    Large,
+}
+
+/// Sizes per scale.
+struct Plan {
+    world: WorldConfig,
+    /// Fraction of the facts the T corpus states (stratified per entity).
+    target_fact_fraction: f64,
+    /// Filler probability of high- and low-quality A, and of the T corpus.
+    q_high: f64,
+    q_low: f64,
+    q_target: f64,
+    /// Share of training windows drawn from T in bilingual runs.
+    target_ratio: f64,
+    /// Passes over the T corpus a bilingual run makes (sets the T corpus size).
+    target_passes: f64,
+    /// T validation windows.
+    val_windows: usize,
+    steps: usize,
+    batch: usize,
+    seq: usize,
+    eval_every: usize,
+    small: (usize, usize, usize),
+    large: (usize, usize, usize),
+    lr_small: f64,
+    lr_large: f64,
+    /// Extra closeness levels (beyond C0 and C3) to train target-only / bilingual arms for.
+    extra_levels: Vec<Closeness>,
+}
+
+impl Plan {
+    fn for_scale(scale: Scale) -> Self {
+        match scale {
+            Scale::Quick => Plan {
+                world: WorldConfig {
+                    n_topics: 6,
+                    entities_per_topic: 8,
+                    n_relations: 4,
+                    values_per_relation: 8,
+                    n_function_words: 12,
+                    filler_branching: 3,
+                    filler_len: (2, 5),
+                    doc_sentences: (4, 8),
+                    seed: 0,
+                },
+                target_fact_fraction: 0.25,
+                q_high: 0.2,
+                q_low: 0.8,
+                q_target: 0.5,
+                target_ratio: 0.05,
+                target_passes: 20.0,
+                val_windows: 64,
+                steps: 400,
+                batch: 32,
+                seq: 32,
+                eval_every: 25,
+                small: (32, 2, 128),
+                large: (64, 4, 256),
+                lr_small: 3e-3,
+                lr_large: 2e-3,
+                extra_levels: vec![],
+            },
+            Scale::Full => Plan {
+                world: WorldConfig {
+                    n_topics: 8,
+                    entities_per_topic: 16,
+                    n_relations: 4,
+                    values_per_relation: 12,
+                    n_function_words: 16,
+                    filler_branching: 3,
+                    filler_len: (3, 6),
+                    doc_sentences: (8, 16),
+                    seed: 0,
+                },
+                target_fact_fraction: 0.25,
+                q_high: 0.2,
+                q_low: 0.8,
+                q_target: 0.5,
+                target_ratio: 0.05,
+                target_passes: 20.0,
+                val_windows: 128,
+                steps: 1500,
+                batch: 32,
+                seq: 32,
+                eval_every: 50,
+                small: (64, 2, 256),
+                large: (128, 4, 512),
+                lr_small: 3e-3,
+                lr_large: 2e-3,
+                extra_levels: vec![Closeness::C1, Closeness::C2],
+            },
+        }
+    }
+
+    fn tokens_per_step(&self) -> usize {
+        self.batch * (self.seq + 1)
+    }
+}
+
+/// One training run.
+#[derive(Debug, Clone)]
+struct Arm {
+    name: String,
+    level: Closeness,
+    /// `None`: target-only; `Some(q)`: bilingual with A of filler probability q.
+    aux_q: Option<f64>,
+    size: Size,
+}
+
+/// The measured outcome of an arm (saved as `result.json` in its run directory).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ArmResult {
+    name: String,
+    params: usize,
+    qa_t: f64,
+    qa_t_se: f64,
+    qa_a: f64,
+    qa_n: usize,
+    chance: f64,
+    /// (step, T-validation loss), (step, T-training loss).
+    t_val: Vec<(f64, f64)>,
+    t_train: Vec<(f64, f64)>,
+    epochs_aux: f64,
+    epochs_target: f64,
+    target_share: f64,
+    seconds: f64,
+    tokens_per_s: f64,
+}
+
+impl ArmResult {
+    fn val_final(&self) -> f64 {
+        self.t_val.last().map(|p| p.1).unwrap_or(f64::NAN)
+    }
+    fn val_min(&self) -> (f64, f64) {
+        self.t_val
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((f64::NAN, f64::NAN))
+    }
+    fn train_final(&self) -> f64 {
+        self.t_train.last().map(|p| p.1).unwrap_or(f64::NAN)
+    }
+}
+
+/// Partial curves of an interrupted arm.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Curves {
+    t_val: Vec<(f64, f64)>,
+    t_train: Vec<(f64, f64)>,
+}
+
+/// Per closeness level: the language pair and its rendered windows.
+struct LevelData {
+    pair: BilingualPair,
+    a_high: Vec<u32>,
+    a_low: Vec<u32>,
+    t_train: Vec<u32>,
+    t_val: Vec<u32>,
+    qa_t: Vec<ember_soup::auxlang::QaItem>,
+    qa_a: Vec<ember_soup::auxlang::QaItem>,
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn run_arm(
+    args: &EvalArgs,
+    plan: &Plan,
+    arm: &Arm,
+    data: &LevelData,
+    device: &Device,
+) -> Result<ArmResult> {
+    let dir = args.run_dir(&arm.name)?;
+    if args.resume
+        && let Some(done) = read_json::<ArmResult>(&dir.join("result.json"))
+    {
+        eprintln!("{}: already finished (resumed)", arm.name);
+        return Ok(done);
+    }
+    let started = Instant::now();
+    let aux_stream = match arm.aux_q {
+        Some(q) if q == plan.q_low => &data.a_low,
+        _ => &data.a_high,
+    };
+    let a_wins = windows(aux_stream, plan.seq);
+    let t_wins = windows(&data.t_train, plan.seq);
+    let v_wins = windows(&data.t_val, plan.seq);
+    anyhow::ensure!(
+        !a_wins.is_empty() && !t_wins.is_empty() && !v_wins.is_empty(),
+        "{}: a corpus is shorter than one window of {} tokens",
+        arm.name,
+        plan.seq + 1
+    );
+    let ratio = if arm.aux_q.is_some() {
+        plan.target_ratio
+    } else {
+        1.0
+    };
+    let mut sampler = MixSampler::with_target_ratio(a_wins.len(), t_wins.len(), ratio, args.seed)?;
+    let sources = [a_wins, t_wins.clone()];
+
+    let (d, layers, ff, lr) = match arm.size {
+        Size::Small => (plan.small.0, plan.small.1, plan.small.2, plan.lr_small),
+        Size::Large => (plan.large.0, plan.large.1, plan.large.2, plan.lr_large),
+    };
+    let ad = device.clone().autodiff();
+    ad.seed(args.seed);
+    let cfg = TransformerConfig::new(data.pair.vocab_size(), d, 4, layers, ff, plan.seq)
+        .with_causal(true);
+    let model = cfg.try_init(&ad)?;
+    let params = model.num_params();
+    let train_cfg = TrainConfig::new(plan.steps, lr)
+        .with_warmup_steps(plan.steps / 10)
+        .with_checkpoint_every(Some(plan.eval_every * 4))
+        .with_seed(args.seed)
+        .with_label(arm.name.clone());
+    let mut trainer = Trainer::new(model, train_cfg, &ad).with_dir(&dir)?;
+    let resumed = trainer.resume()?;
+    let curve_path = dir.join("curves.json");
+    let mut curves = Curves::default();
+    if resumed > 0 {
+        eprintln!("{}: resumed from step {resumed}", arm.name);
+        sampler.skip((resumed * plan.batch) as u64);
+        if let Some(c) = read_json::<Curves>(&curve_path) {
+            curves.t_val = c
+                .t_val
+                .into_iter()
+                .filter(|p| p.0 <= resumed as f64)
+                .collect();
+            curves.t_train = c
+                .t_train
+                .into_iter()
+                .filter(|p| p.0 <= resumed as f64)
+                .collect();
+        }
+    }
+    let t_train_eval: Vec<&[u32]> = t_wins.iter().copied().take(plan.val_windows).collect();
+    let eval_curves = |m: &Transformer, step: usize, curves: &mut Curves| -> Result<()> {
+        let v = mean_loss(m, &v_wins, 64, device)?;
+        let t = mean_loss(m, &t_train_eval, 64, device)?;
+        curves.t_val.push((step as f64, v));
+        curves.t_train.push((step as f64, t));
+        if std::env::var("AUXLANG_ONLY").is_ok() { // CALIB
+            let qt = qa_accuracy(m, &data.qa_t, 256, device)?.accuracy;
+            let qa = qa_accuracy(m, &data.qa_a, 256, device)?.accuracy;
+            eprintln!("  step {step}: T-val {v:.3} T-train {t:.3} QA_T {qt:.3} QA_A {qa:.3}");
+        }
+        Ok(())
+    };
+    if resumed == 0 {
+        eval_curves(&trainer.model().valid(), 0, &mut curves)?;
+    }
+    let mut tps = Vec::new();
+    while !trainer.is_done() {
+        let summary = trainer.run_steps(plan.eval_every, |m, _rng, _step| {
+            let rows: Vec<&[u32]> = sampler
+                .batch(plan.batch)
+                .into_iter()
+                .map(|(s, i)| sources[s][i])
+                .collect();
+            let loss = next_token_loss(m, token_batch(&rows, &ad)?)?;
+            Ok(StepOutput::new(loss, plan.batch * plan.seq))
+        })?;
+        if summary.steps_run > 0 {
+            tps.push(summary.items_per_s);
+        }
+        eval_curves(&trainer.model().valid(), trainer.step(), &mut curves)?;
+        write_json(&curve_path, &curves)?;
+    }
+    let model = trainer.into_model().valid();
+    let qa_t = qa_accuracy(&model, &data.qa_t, 256, device)?;
+    let qa_a = qa_accuracy(&model, &data.qa_a, 256, device)?;
+    let usage = sampler.usage();
+    tps.sort_by(f64::total_cmp);
+    let result = ArmResult {
+        name: arm.name.clone(),
+        params,
+        qa_t: qa_t.accuracy,
+        qa_t_se: qa_t.std_err(),
+        qa_a: qa_a.accuracy,
+        qa_n: qa_t.n,
+        chance: qa_t.chance,
+        t_val: curves.t_val,
+        t_train: curves.t_train,
+        epochs_aux: usage[0].epochs,
+        epochs_target: usage[1].epochs,
+        target_share: usage[1].share,
+        seconds: started.elapsed().as_secs_f64(),
+        tokens_per_s: tps.get(tps.len() / 2).copied().unwrap_or(f64::NAN),
+    };
+    write_json(&dir.join("result.json"), &result)?;
+    eprintln!(
+        "{}: QA_T {:.3} QA_A {:.3} (chance {:.3}); T-val final {:.3} min {:.3}; T epochs {:.1}; {:.1} s",
+        arm.name,
+        result.qa_t,
+        result.qa_a,
+        result.chance,
+        result.val_final(),
+        result.val_min().1,
+        result.epochs_target,
+        result.seconds
+    );
+    Ok(result)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let args = &cli.eval;
+    let started = Instant::now();
+    let (kind, device) = args.setup()?;
+    let mut plan = Plan::for_scale(args.scale);
+    if let Ok(v) = std::env::var("AUXLANG_STEPS") { plan.steps = v.parse()?; } // CALIB
+    if let Ok(v) = std::env::var("AUXLANG_LR") { plan.lr_small = v.parse()?; } // CALIB
+    eprintln!(
+        "eval aux-lang: device {kind}, scale {}, seed {}",
+        args.scale.name(),
+        args.seed
+    );
+
+    // ---- Data (all from --seed). --------------------------------------------------------
+    let seed = args.seed;
+    let world = World::new(WorldConfig {
+        seed,
+        ..plan.world.clone()
+    })?;
+    let target_facts = FactSet::stratified(&world, plan.target_fact_fraction, seed ^ 1)?;
+    let aux_only = target_facts.complement();
+    let all = FactSet::all(&world);
+    let tokens_total = plan.steps * plan.tokens_per_step();
+    // T corpus sized for `target_passes` passes at the bilingual ratio; A for about one pass.
+    let t_symbols = (plan.target_ratio * tokens_total as f64 / plan.target_passes).ceil() as usize;
+    let a_symbols = ((1.0 - plan.target_ratio) * tokens_total as f64).ceil() as usize;
+    let t_docs = world.documents(
+        &CorpusConfig::new(plan.q_target, t_symbols, seed.wrapping_add(11)),
+        &target_facts,
+    )?;
+    let v_docs = world.documents(
+        &CorpusConfig::new(
+            plan.q_target,
+            plan.val_windows * (plan.seq + 1),
+            seed.wrapping_add(12),
+        ),
+        &target_facts,
+    )?;
+    let a_hi_docs = world.documents(
+        &CorpusConfig::new(plan.q_high, a_symbols, seed.wrapping_add(13)),
+        &all,
+    )?;
+    let a_lo_docs = world.documents(
+        &CorpusConfig::new(plan.q_low, a_symbols, seed.wrapping_add(14)),
+        &all,
+    )?;
+    let mut levels = vec![Closeness::C0];
+    levels.extend(plan.extra_levels.iter().copied());
+    levels.push(Closeness::C3);
+    let mut data: BTreeMap<&'static str, LevelData> = BTreeMap::new();
+    for &level in &levels {
+        let pair = BilingualPair::new(&world, &level.config(), seed.wrapping_add(21))?;
+        let qa_t = qa_items(&world, pair.target(), &aux_only, None, seed)?;
+        let qa_a = qa_items(&world, pair.aux(), &aux_only, None, seed)?;
+        data.insert(
+            level.name(),
+            LevelData {
+                a_high: pair.aux().stream(&a_hi_docs),
+                a_low: pair.aux().stream(&a_lo_docs),
+                t_train: pair.target().stream(&t_docs),
+                t_val: pair.target().stream(&v_docs),
+                qa_t,
+                qa_a,
+                pair,
+            },
+        );
+    }
+    let c0 = &data["C0"];
+    eprintln!(
+        "data: {} facts, T states {} ({:.0}%); A {} tokens, T {} tokens ({} windows), T-val {} tokens; vocab C0 {} C3 {}",
+        world.n_facts(),
+        target_facts.len(),
+        100.0 * target_facts.fraction(),
+        c0.a_high.len(),
+        c0.t_train.len(),
+        c0.t_train.len() / (plan.seq + 1),
+        c0.t_val.len(),
+        c0.pair.vocab_size(),
+        data["C3"].pair.vocab_size()
+    );
+
+    // ---- Arms. --------------------------------------------------------------------------
+    let mut arms = Vec::new();
+    for &level in &levels {
+        arms.push(Arm {
+            name: format!("{}-target-only", level.name()),
+            level,
+            aux_q: None,
+            size: Size::Small,
+        });
+        arms.push(Arm {
+            name: format!("{}-bi-high", level.name()),
+            level,
+            aux_q: Some(plan.q_high),
+            size: Size::Small,
+        });
+        if level != Closeness::C3 && (level == Closeness::C0 || args.scale == Scale::Full) {
+            arms.push(Arm {
+                name: format!("{}-bi-low", level.name()),
+                level,
+                aux_q: Some(plan.q_low),
+                size: Size::Small,
+            });
+        }
+    }
+    arms.push(Arm {
+        name: "C0-bi-high-large".into(),
+        level: Closeness::C0,
+        aux_q: Some(plan.q_high),
+        size: Size::Large,
+    });
+    let mut results: BTreeMap<String, ArmResult> = BTreeMap::new();
+    for arm in &arms {
+        if let Ok(only) = std::env::var("AUXLANG_ONLY") { if !only.split(',').any(|o| o == arm.name) { continue; } } // CALIB
+        let r = run_arm(args, &plan, arm, &data[arm.level.name()], &device)?;
+        results.insert(arm.name.clone(), r);
+    }
+    let r = |name: &str| -> &ArmResult { &results[name] };
+
+    // ---- Claims (rules fixed before running). -------------------------------------------
+    let mut report = args.report(
+        kind,
+        "aux-lang",
+        "P6",
+        "Auxiliary-language data for a data-constrained target language",
+    );
+    let gain =
+        |lvl: &str| r(&format!("{lvl}-bi-high")).qa_t - r(&format!("{lvl}-target-only")).qa_t;
+    let (g_close, g_far) = (gain("C0"), gain("C3"));
+    let se = |a: &ArmResult| a.qa_t_se;
+    let se_diff = (se(r("C0-bi-high")).powi(2)
+        + se(r("C0-target-only")).powi(2)
+        + se(r("C3-bi-high")).powi(2)
+        + se(r("C3-target-only")).powi(2))
+    .sqrt();
+    report.add_claim(
+        Claim::new(
+            "4-close-gains-more",
+            "Auxiliary-language data helps a close target language more than a distant one",
+            "QA_T gain of bilingual (5% T + high-quality A) over target-only, at C0 (dialect); holds if > the gain at C3 (far)",
+            g_close,
+            g_close > g_far,
+        )
+        .baseline(g_far, "gain at C3")
+        .detail(format!(
+            "C0: {:.3} vs {:.3} target-only; C3: {:.3} vs {:.3}; difference {:.3} ± {:.3} (binomial SE, {} questions, chance {:.3})",
+            r("C0-bi-high").qa_t,
+            r("C0-target-only").qa_t,
+            r("C3-bi-high").qa_t,
+            r("C3-target-only").qa_t,
+            g_close - g_far,
+            se_diff,
+            r("C0-bi-high").qa_n,
+            r("C0-bi-high").chance
+        )),
+    );
+    let (hq, lq) = (r("C0-bi-high"), r("C0-bi-low"));
+    report.add_claim(
+        Claim::new(
+            "5-quality-helps-target",
+            "Better (information-rich) auxiliary data improves the target language",
+            format!(
+                "QA_T at C0 with high-quality A (filler q = {}); holds if > with low-quality A (q = {})",
+                plan.q_high, plan.q_low
+            ),
+            hq.qa_t,
+            hq.qa_t > lq.qa_t,
+        )
+        .baseline(lq.qa_t, "low-quality A")
+        .detail(format!(
+            "difference {:.3} ± {:.3} (binomial SE); QA_A {:.3} (high) vs {:.3} (low)",
+            hq.qa_t - lq.qa_t,
+            (hq.qa_t_se.powi(2) + lq.qa_t_se.powi(2)).sqrt(),
+            hq.qa_a,
+            lq.qa_a
+        )),
+    );
+    let (large, small) = (r("C0-bi-high-large"), r("C0-bi-high"));
+    let (l_min_step, l_min) = large.val_min();
+    let (s_min_step, s_min) = small.val_min();
+    let turns_up = large.val_final() - l_min >= 0.01;
+    let ends_worse =
+        large.val_final() > small.val_final() && large.train_final() < small.train_final();
+    report.add_claim(
+        Claim::new(
+            "6-large-overfits",
+            "A larger model overfits the scarce target data",
+            "final T-validation loss (nats/token) of the large model; holds if it is ≥ 0.01 above its own minimum, or above the small model's final loss while its T-training loss is below the small model's",
+            large.val_final(),
+            turns_up || ends_worse,
+        )
+        .baseline(small.val_final(), "small model's final T-val loss")
+        .detail(format!(
+            "large ({} params): min {:.4} at step {}, final {:.4}, T-train final {:.4}; small ({} params): min {:.4} at step {}, final {:.4}, T-train final {:.4}; T passes {:.1}; turns up: {turns_up}, ends worse while fitting T better: {ends_worse}",
+            large.params,
+            l_min,
+            l_min_step,
+            large.val_final(),
+            large.train_final(),
+            small.params,
+            s_min,
+            s_min_step,
+            small.val_final(),
+            small.train_final(),
+            large.epochs_target
+        )),
+    );
+
+    // ---- Tables, metrics, figures. ------------------------------------------------------
+    let mut table = Table::new(
+        "Runs",
+        [
+            "run",
+            "params",
+            "QA_T",
+            "QA_A",
+            "T-val final",
+            "T-val min",
+            "T-train final",
+            "T share",
+            "T passes",
+            "A passes",
+            "seconds",
+        ],
+    );
+    for arm in &arms {
+        let a = r(&arm.name);
+        table.add_row(vec![
+            Cell::from(&a.name),
+            Cell::from(a.params),
+            Cell::from(a.qa_t),
+            Cell::from(a.qa_a),
+            Cell::from(a.val_final()),
+            Cell::from(a.val_min().1),
+            Cell::from(a.train_final()),
+            Cell::from(a.target_share),
+            Cell::from(a.epochs_target),
+            Cell::from(a.epochs_aux),
+            Cell::from(a.seconds),
+        ]);
+    }
+    report.add_table(table);
+    let mut gains = Table::new(
+        "QA_T by closeness (facts stated only in A)",
+        [
+            "level",
+            "measured overlap",
+            "vocab",
+            "target-only",
+            "bi, high-quality A",
+            "bi, low-quality A",
+            "gain (high)",
+        ],
+    );
+    for &level in &levels {
+        let n = level.name();
+        let low = results
+            .get(&format!("{n}-bi-low"))
+            .map(|a| a.qa_t)
+            .unwrap_or(f64::NAN);
+        gains.add_row(vec![
+            Cell::from(format!("{n} ({})", level.label())),
+            Cell::from(data[n].pair.measured_overlap()),
+            Cell::from(data[n].pair.vocab_size()),
+            Cell::from(r(&format!("{n}-target-only")).qa_t),
+            Cell::from(r(&format!("{n}-bi-high")).qa_t),
+            Cell::from(low),
+            Cell::from(gain(n)),
+        ]);
+    }
+    report.add_table(gains);
+    for a in results.values() {
+        report.add_metric(format!("{}_qa_t", a.name), a.qa_t);
+        report.add_metric(format!("{}_qa_a", a.name), a.qa_a);
+        report.add_metric(format!("{}_tval_final", a.name), a.val_final());
+    }
+    report.add_metric("chance", small.chance);
+    report.add_metric("qa_questions", small.qa_n as f64);
+    report.add_metric("facts", world.n_facts() as f64);
+    report.add_metric("target_facts", target_facts.len() as f64);
+    report.add_metric("aux_tokens", c0.a_high.len() as f64);
+    report.add_metric("target_tokens", c0.t_train.len() as f64);
+    report.add_metric("small_tokens_per_s", small.tokens_per_s);
+    report.add_metric("large_tokens_per_s", large.tokens_per_s);
+
+    plot::line(
+        args.out.join("t_val_curves.png"),
+        &LinePlot {
+            title: "T loss, C0 bilingual (5% T, high-quality A)".into(),
+            x_label: "step".into(),
+            y_label: "cross-entropy (nats/token)".into(),
+            series: vec![
+                Series::new("small: T-val", small.t_val.clone()),
+                Series::new("large: T-val", large.t_val.clone()),
+                Series::new("small: T-train", small.t_train.clone()),
+                Series::new("large: T-train", large.t_train.clone()),
+            ],
+            log_x: false,
+        },
+    )
+    .context("plotting T-validation curves")?;
+    report.add_figure(Figure::new(
+        "T-validation curves",
+        "t_val_curves.png",
+        "T-validation and T-training loss of the small and large model (claim 6)",
+    ));
+    let groups: Vec<String> = levels
+        .iter()
+        .map(|l| format!("{} ({})", l.name(), l.label()))
+        .collect();
+    let series_for = |suffix: &str| -> Vec<f64> {
+        levels
+            .iter()
+            .map(|l| {
+                results
+                    .get(&format!("{}-{suffix}", l.name()))
+                    .map(|a| a.qa_t)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    };
+    plot::bar(
+        args.out.join("qa_t.png"),
+        &BarChart {
+            title: "QA_T on facts stated only in A".into(),
+            y_label: "accuracy".into(),
+            groups,
+            series: vec![
+                ("target-only".into(), series_for("target-only")),
+                ("bi, high-quality A".into(), series_for("bi-high")),
+                ("bi, low-quality A".into(), series_for("bi-low")),
+                ("chance".into(), vec![small.chance; levels.len()]),
+            ],
+        },
+    )
+    .context("plotting QA_T bars")?;
+    report.add_figure(Figure::new(
+        "QA_T by closeness",
+        "qa_t.png",
+        "T-language multiple-choice accuracy on facts only A states (claims 4 and 5)",
+    ));
+    let wc = world.config();
+    report.add_note(format!(
+        "World: {} topics x {} entities, {} relations x {} values ({} facts); T states {:.0}% of facts (stratified per entity), T filler q = {}; A covers all facts.",
+        wc.n_topics,
+        wc.entities_per_topic,
+        wc.n_relations,
+        wc.values_per_relation,
+        world.n_facts(),
+        100.0 * target_facts.fraction(),
+        plan.q_target
+    ));
+    report.add_note(format!(
+        "Training: {} steps of {} windows x {} tokens; bilingual runs draw {}% of windows from T (≈{} passes over {} T tokens); target-only runs draw only T. Small model d={} L={} (lr {}), large d={} L={} (lr {}); AdamW, warmup 10%, cosine to 10%, clip 1.0, no dropout.",
+        plan.steps,
+        plan.batch,
+        plan.seq + 1,
+        100.0 * plan.target_ratio,
+        plan.target_passes,
+        c0.t_train.len(),
+        plan.small.0,
+        plan.small.1,
+        plan.lr_small,
+        plan.large.0,
+        plan.large.1,
+        plan.lr_large
+    ));
+    report = report.with_elapsed(started.elapsed().as_secs_f64());
+    let path = report.write(&args.out)?;
+    eprintln!(
+        "claims holding: {}/{}; {:.1} s; report: {}",
+        report.claims_holding(),
+        report.claims.len(),
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
+}
