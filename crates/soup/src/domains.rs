@@ -139,3 +139,59 @@ pub fn domain_weights<D: AsRef<[u32]>>(
     }
     km.histogram(&featurizer.features(docs)?)
 }
+
+/// Domain-weight histograms of coherent samples of a corpus, for the meta-distribution's
+/// empirical component ([`crate::MetaDistribution::with_empirical`]): each is Algorithm 3
+/// applied to a random anchor document and its `sample_size − 1` nearest neighbours (largest
+/// dot product of features; the bag-of-token features are L2-normalised, so cosine). No
+/// labels are used: the samples mimic a small specialist set drawn from one region of the
+/// corpus.
+///
+/// `features` is `n × dim` row-major, `assign[i]` the domain of row `i` (of `k`).
+pub fn coherent_sample_histograms(
+    features: &[f32],
+    dim: usize,
+    assign: &[usize],
+    k: usize,
+    n_samples: usize,
+    sample_size: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f64>>> {
+    use rand::RngExt;
+    use rayon::prelude::*;
+    if dim == 0 || features.len() != assign.len() * dim {
+        return Err(Error::Shape(format!(
+            "coherent samples: {} feature values for {} documents of width {dim}",
+            features.len(),
+            assign.len()
+        )));
+    }
+    let n = assign.len();
+    if sample_size == 0 || sample_size > n || k == 0 || assign.iter().any(|&c| c >= k) {
+        return Err(Error::InvalidInput(format!(
+            "coherent samples: need 1 <= sample_size ({sample_size}) <= documents ({n}) and domains < k ({k})"
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let anchors: Vec<usize> = (0..n_samples).map(|_| rng.random_range(0..n)).collect();
+    Ok(anchors
+        .par_iter()
+        .map(|&a| {
+            let x = &features[a * dim..(a + 1) * dim];
+            let mut sims: Vec<(f32, usize)> = features
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, f)| (x.iter().zip(f).map(|(p, q)| p * q).sum(), i))
+                .collect();
+            sims.select_nth_unstable_by(sample_size - 1, |p, q| q.0.total_cmp(&p.0));
+            let mut counts = vec![0usize; k];
+            for &(_, i) in &sims[..sample_size] {
+                counts[assign[i]] += 1;
+            }
+            counts
+                .iter()
+                .map(|&c| c as f64 / sample_size as f64)
+                .collect()
+        })
+        .collect())
+}

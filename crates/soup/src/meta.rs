@@ -5,6 +5,11 @@
 //! RegMix-style prior centred on the natural mixture); otherwise sparse: a support of `s`
 //! domains drawn uniformly without replacement (`s` uniform over `support_sizes`), then
 //! `h|support ~ Dirichlet(β · 1_s)`. `β = 1` is uniform on the sub-simplex.
+//!
+//! Optionally ([`MetaDistribution::with_empirical`]), with probability `p_empirical` a draw is
+//! one of a bank of *specialist-like* histograms supplied by the caller, e.g. Algorithm 3
+//! applied to coherent samples of the pretraining corpus: spec §1.5's component that puts
+//! mass near the noisy, fairly dense `h_spe` seen at test time.
 
 use ember_core::{Error, Result};
 use rand::seq::index::sample;
@@ -40,6 +45,8 @@ pub struct MetaDistribution {
     p_dense: f64,
     beta_dense: f64,
     base: Vec<f64>,
+    p_empirical: f64,
+    empirical: Vec<Vec<f64>>,
 }
 
 fn dirichlet(alphas: &[f64], rng: &mut impl Rng) -> Vec<f64> {
@@ -86,6 +93,8 @@ impl MetaDistribution {
             p_dense: 0.0,
             beta_dense: 1.0,
             base: vec![1.0 / k as f64; k],
+            p_empirical: 0.0,
+            empirical: Vec::new(),
         })
     }
 
@@ -115,6 +124,42 @@ impl MetaDistribution {
         Ok(self)
     }
 
+    /// Add the empirical component: with probability `p` (checked after the dense
+    /// component), `h` is a uniformly chosen member of `bank`.
+    ///
+    /// Errors: `p` outside `[0, 1]`, an empty bank with `p > 0`, or a member of the wrong
+    /// length or not on the simplex.
+    pub fn with_empirical(mut self, p: f64, bank: Vec<Vec<f64>>) -> Result<Self> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::InvalidInput(format!(
+                "meta-distribution: p_empirical must be in [0, 1], got {p}"
+            )));
+        }
+        if p > 0.0 && bank.is_empty() {
+            return Err(Error::InvalidInput(
+                "meta-distribution: empirical component with an empty bank".into(),
+            ));
+        }
+        for (i, h) in bank.iter().enumerate() {
+            if h.len() != self.k {
+                return Err(Error::Shape(format!(
+                    "meta-distribution: bank member {i} has {} entries, k = {}",
+                    h.len(),
+                    self.k
+                )));
+            }
+            check_simplex(h, "meta-distribution bank member")?;
+        }
+        self.p_empirical = p;
+        self.empirical = bank;
+        Ok(self)
+    }
+
+    /// The largest sparse support size.
+    pub fn max_support(&self) -> usize {
+        self.support_sizes.iter().copied().max().unwrap_or(0)
+    }
+
     /// Number of domains.
     pub fn k(&self) -> usize {
         self.k
@@ -129,6 +174,9 @@ impl MetaDistribution {
                 .map(|&b| self.beta_dense * self.k as f64 * b)
                 .collect();
             return dirichlet(&alphas, rng);
+        }
+        if self.p_empirical > 0.0 && rng.random::<f64>() < self.p_empirical {
+            return self.empirical[rng.random_range(0..self.empirical.len())].clone();
         }
         let s = self.support_sizes[rng.random_range(0..self.support_sizes.len())];
         let support = sample(rng, self.k, s);

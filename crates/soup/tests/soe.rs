@@ -414,3 +414,52 @@ fn trained_soup_specialises_to_one_hot_domains() {
     }
     assert!(one_hot < uniform, "one-hot {one_hot} vs uniform {uniform}");
 }
+
+#[test]
+fn empirical_component_and_coherent_samples() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let bank = vec![vec![0.5, 0.5, 0.0], vec![0.0, 0.25, 0.75]];
+    let meta = MetaDistribution::sparse(3, &[1], 1.0)
+        .unwrap()
+        .with_empirical(1.0, bank.clone())
+        .unwrap();
+    let mut seen = [0usize; 2];
+    for _ in 0..200 {
+        let h = meta.sample(&mut rng);
+        let i = bank.iter().position(|b| *b == h).expect("a bank member");
+        seen[i] += 1;
+    }
+    assert!(seen[0] > 60 && seen[1] > 60, "{seen:?}");
+    let base = MetaDistribution::sparse(3, &[1], 1.0).unwrap();
+    assert!(base.clone().with_empirical(0.5, vec![]).is_err());
+    assert!(
+        base.clone()
+            .with_empirical(0.5, vec![vec![1.0, 0.0]])
+            .is_err()
+    );
+    assert!(base.with_empirical(1.5, bank).is_err());
+
+    // Two tight groups of documents in feature space, one domain each: a coherent sample of
+    // the group's size around any anchor is one-hot on the anchor's domain.
+    let mut feats = Vec::new();
+    let mut assign = Vec::new();
+    for i in 0..20 {
+        let g = i % 2;
+        let jitter = 0.01 * (i as f32);
+        feats.extend(if g == 0 { [1.0, jitter] } else { [jitter, 1.0] });
+        assign.push(g);
+    }
+    let hs =
+        ember_soup::domains::coherent_sample_histograms(&feats, 2, &assign, 2, 16, 10, 3).unwrap();
+    assert_eq!(hs.len(), 16);
+    for h in &hs {
+        assert!(*h == vec![1.0, 0.0] || *h == vec![0.0, 1.0], "{h:?}");
+    }
+    assert!(
+        ember_soup::domains::coherent_sample_histograms(&feats, 2, &assign, 2, 4, 30, 0).is_err()
+    );
+    assert!(
+        ember_soup::domains::coherent_sample_histograms(&feats[..3], 2, &assign, 2, 4, 5, 0)
+            .is_err()
+    );
+}
