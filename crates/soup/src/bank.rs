@@ -149,28 +149,31 @@ impl FrozenSoup {
             ));
         }
         let p = self.p;
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, block)| {
-            // Sub-chunks small enough that the output stays in L1 across all expert passes;
-            // experts are fused four at a time so each pass over the output does 4 AXPYs.
-            for (sc, o) in block.chunks_mut(SUB_CHUNK).enumerate() {
-                let start = c * CHUNK + sc * SUB_CHUNK;
-                let len = o.len();
-                o.copy_from_slice(&self.shared[start..start + len]);
-                let expert = |j: usize| &self.experts[j * p + start..j * p + start + len];
-                let mut j = 0;
-                while j + 4 <= alpha.len() {
-                    let (a0, a1, a2, a3) = (alpha[j], alpha[j + 1], alpha[j + 2], alpha[j + 3]);
-                    let (e0, e1, e2, e3) = (expert(j), expert(j + 1), expert(j + 2), expert(j + 3));
-                    for i in 0..len {
-                        o[i] += a0 * e0[i] + a1 * e1[i] + a2 * e2[i] + a3 * e3[i];
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, block)| {
+                // Sub-chunks small enough that the output stays in L1 across all expert passes;
+                // experts are fused four at a time so each pass over the output does 4 AXPYs.
+                for (sc, o) in block.chunks_mut(SUB_CHUNK).enumerate() {
+                    let start = c * CHUNK + sc * SUB_CHUNK;
+                    let len = o.len();
+                    o.copy_from_slice(&self.shared[start..start + len]);
+                    let expert = |j: usize| &self.experts[j * p + start..j * p + start + len];
+                    let mut j = 0;
+                    while j + 4 <= alpha.len() {
+                        let (a0, a1, a2, a3) = (alpha[j], alpha[j + 1], alpha[j + 2], alpha[j + 3]);
+                        let (e0, e1, e2, e3) =
+                            (expert(j), expert(j + 1), expert(j + 2), expert(j + 3));
+                        for i in 0..len {
+                            o[i] += a0 * e0[i] + a1 * e1[i] + a2 * e2[i] + a3 * e3[i];
+                        }
+                        j += 4;
                     }
-                    j += 4;
+                    for (jj, &a) in alpha.iter().enumerate().skip(j) {
+                        o.iter_mut().zip(expert(jj)).for_each(|(o, e)| *o += a * e);
+                    }
                 }
-                for (jj, &a) in alpha.iter().enumerate().skip(j) {
-                    o.iter_mut().zip(expert(jj)).for_each(|(o, e)| *o += a * e);
-                }
-            }
-        });
+            });
         Ok(())
     }
 

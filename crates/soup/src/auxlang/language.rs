@@ -311,7 +311,7 @@ impl BilingualPair {
         };
 
         // T: per class, exactly round(o * n) symbols keep A's id.
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7A46_E7);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x007A_46E7);
         let shared = |n: usize, rng: &mut ChaCha8Rng| -> Vec<bool> {
             let k = (target.overlap * n as f64).round() as usize;
             let mut keep: Vec<bool> = (0..n).map(|i| i < k).collect();

@@ -14,17 +14,27 @@
 //! * [`eval`]: multiple-choice fact QA scored by length-normalised sentence log-likelihood.
 //!
 //! ```
-//! use ember_soup::auxlang::{BilingualPair, Closeness, Sentence, World, WorldConfig};
-//! # fn main() -> ember_core::Result<()> {
-//! let world = World::new(WorldConfig { n_topics: 2, entities_per_topic: 4, ..Default::default() })?;
-//! let pair = BilingualPair::new(&world, &Closeness::C3.config(), 7)?;
-//! let fact = world.fact(5, 1)?;
+//! use ember_soup::auxlang::{
+//!     BilingualPair, Closeness, CorpusConfig, FactSet, MixSampler, Sentence, World, WorldConfig,
+//! };
+//!
+//! let world = World::new(WorldConfig { n_topics: 2, entities_per_topic: 4, ..Default::default() }).unwrap();
+//! // A far target language: no shared ids, head-final, entities split in two sub-tokens.
+//! let pair = BilingualPair::new(&world, &Closeness::C3.config(), 7).unwrap();
+//! let fact = world.fact(5, 1).unwrap();
 //! let a = pair.aux().render_sentence(&Sentence::Fact(fact));
 //! let t = pair.target().render_sentence(&Sentence::Fact(fact));
-//! assert_eq!(a.len(), 4); // ENT REL VAL .
-//! assert_eq!(t.len(), 5); // VAL REL ENT₁ ENT₂ .  (head-final, split entity)
-//! println!("A: {}   T: {}", pair.decode(&a), pair.decode(&t));
-//! # Ok(()) }
+//! println!("A: {}\nT: {}", pair.decode(&a), pair.decode(&t)); // e.g. "e5 r1 v1_3 ." / "T.v1_3 T.r1 T.p1 T.s2 ."
+//! assert_eq!((a.len(), t.len()), (4, 5));
+//!
+//! // A scarce T corpus (25% of facts) mixed in at 5% of training windows.
+//! let t_facts = FactSet::stratified(&world, 0.25, 1).unwrap();
+//! let docs = world.documents(&CorpusConfig::new(0.5, 2_000, 2), &t_facts).unwrap();
+//! let t_stream = pair.target().stream(&docs);
+//! let mut sampler = MixSampler::with_target_ratio(1_000, t_stream.len() / 33, 0.05, 0).unwrap();
+//! let draws = sampler.batch(400);
+//! assert_eq!(draws.iter().filter(|d| d.0 == 1).count(), 20);
+//! println!("passes over T so far: {:.2}", sampler.epochs()[1]);
 //! ```
 
 pub mod eval;

@@ -298,7 +298,7 @@ impl World {
     /// Errors: an invalid config ([`WorldConfig::validate`]).
     pub fn new(cfg: WorldConfig) -> Result<Self> {
         cfg.validate()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5EED_0F_FAC7);
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x005E_ED0F_FAC7);
         let n_facts = cfg.n_topics * cfg.entities_per_topic * cfg.n_relations;
         let values = (0..n_facts)
             .map(|_| rng.random_range(0..cfg.values_per_relation))

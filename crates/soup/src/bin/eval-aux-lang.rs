@@ -664,6 +664,38 @@ fn main() -> Result<()> {
         "t_val_curves.png",
         "T-validation and T-training loss of the small and large model (claim 6)",
     ));
+    // The same T-validation curves from a quarter of training on, where an upturn is visible.
+    let tail = |c: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        c.iter()
+            .copied()
+            .filter(|p| p.0 >= plan.steps as f64 / 4.0)
+            .collect()
+    };
+    plot::line(
+        args.out.join("t_val_zoom.png"),
+        &LinePlot {
+            title: "T-validation loss after 25% of training, C0 bilingual".into(),
+            x_label: "step".into(),
+            y_label: "cross-entropy (nats/token)".into(),
+            series: vec![
+                Series::new(
+                    format!("small ({} params)", small.params),
+                    tail(&small.t_val),
+                ),
+                Series::new(
+                    format!("large ({} params)", large.params),
+                    tail(&large.t_val),
+                ),
+            ],
+            log_x: false,
+        },
+    )
+    .context("plotting T-validation tails")?;
+    report.add_figure(Figure::new(
+        "T-validation curves (zoom)",
+        "t_val_zoom.png",
+        "T-validation loss of the small and large model from 25% of training on (claim 6: an upturn is overfitting)",
+    ));
     let t_only = r("C0-target-only");
     plot::line(
         args.out.join("repetition.png"),

@@ -260,6 +260,26 @@ fn parse_doc(text: &str, vocab: usize) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// Training wall time of a run from its metrics log: `steps × tokens per step / median
+/// tokens/s`. Unlike a stopwatch around the call, it stays right when `--resume` finds the
+/// run already finished.
+fn train_seconds(dir: &std::path::Path, steps: usize, tokens_per_step: usize) -> Result<f64> {
+    let log = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .with_context(|| format!("reading {}", dir.join("metrics.jsonl").display()))?;
+    let rates: Vec<f64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<ember_core::train::LogRecord>(l).ok())
+        .map(|r| r.items_per_s)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    anyhow::ensure!(
+        !rates.is_empty(),
+        "no throughput records in {}",
+        dir.display()
+    );
+    Ok((steps * tokens_per_step) as f64 / median(rates))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -388,7 +408,7 @@ fn main() -> Result<()> {
     let base_params = base.init(&device).num_params();
 
     // Generic model on the natural mixture.
-    let t0 = Instant::now();
+    let tokens_per_step = p.batch * p.seq;
     let (generic, _) = ember_soup::train::train_on_mixture(
         base.init(&ad),
         &sampler,
@@ -398,7 +418,7 @@ fn main() -> Result<()> {
         &ad,
         Some(&args.run_dir("generic")?),
     )?;
-    let generic_s = t0.elapsed().as_secs_f64();
+    let generic_s = train_seconds(&args.out.join("generic"), p.steps, tokens_per_step)?;
     let generic_v = generic.valid();
 
     // Soups with each expert count.
@@ -408,7 +428,6 @@ fn main() -> Result<()> {
         let soup = cfg.init(&ad)?;
         let meta = MetaDistribution::sparse(sampler.k(), &p.support_sizes, 1.0)?
             .with_dense(p.p_dense, 1.0, &h_nat)?;
-        let t0 = Instant::now();
         let (soup, _) = ember_soup::train::train_soup(
             soup,
             &sampler,
@@ -418,7 +437,12 @@ fn main() -> Result<()> {
             &ad,
             Some(&args.run_dir(&format!("soup-n{n}"))?),
         )?;
-        soups.push((n, soup, t0.elapsed().as_secs_f64()));
+        let secs = train_seconds(
+            &args.out.join(format!("soup-n{n}")),
+            p.steps,
+            tokens_per_step,
+        )?;
+        soups.push((n, soup, secs));
     }
 
     // Ablation (added after the first full-scale run, not used by the claims): the largest
@@ -478,7 +502,6 @@ fn main() -> Result<()> {
         Ok(m.valid())
     };
     for (i, task) in tasks.iter().enumerate() {
-        let t0 = Instant::now();
         let (crisp, _) = ember_soup::train::train_on_mixture(
             base.init(&ad),
             &sampler,
@@ -493,7 +516,11 @@ fn main() -> Result<()> {
             &ad,
             Some(&args.run_dir(&format!("crisp-{i}"))?),
         )?;
-        let crisp_s = t0.elapsed().as_secs_f64();
+        let crisp_s = train_seconds(
+            &args.out.join(format!("crisp-{i}")),
+            p.steps,
+            tokens_per_step,
+        )?;
         let mut soe = Vec::new();
         for (_, soup, _) in &soups {
             soe.push(eval_loss(
@@ -569,6 +596,34 @@ fn main() -> Result<()> {
     // Natural-mixture check (competitive general performance) for the largest soup.
     let general_generic = eval_loss(&generic_v, &natural_eval, &device)?;
     let general_soe = eval_loss(&best_valid.export(&h_nat)?, &natural_eval, &device)?;
+
+    // In-distribution check: on held-out documents of each pretraining domain c (with at least
+    // 10 of them), SoE at the one-hot h = e_c (a point π trains on) against the generic model.
+    let check_docs: Vec<Vec<u32>> = corpus
+        .sample_docs(&pad(&natural, corpus.n_leaves()), 5 * p.eval_docs, &mut rng)?
+        .into_iter()
+        .map(|d| d.1)
+        .collect();
+    let check_assign = km.assign(&feat.features(&check_docs)?)?;
+    let (mut onehot_soe, mut onehot_generic, mut onehot_n) = (0.0, 0.0, 0usize);
+    for c in 0..sampler.k() {
+        let docs: Vec<Vec<u32>> = check_docs
+            .iter()
+            .zip(&check_assign)
+            .filter(|(_, a)| **a == c)
+            .map(|(d, _)| d.clone())
+            .collect();
+        if docs.len() < 10 {
+            continue;
+        }
+        let mut h = vec![0.0; sampler.k()];
+        h[c] = 1.0;
+        onehot_soe += eval_loss(&best_valid.export(&h)?, &docs, &device)?;
+        onehot_generic += eval_loss(&generic_v, &docs, &device)?;
+        onehot_n += 1;
+    }
+    let onehot_soe = onehot_soe / onehot_n.max(1) as f64;
+    let onehot_generic = onehot_generic / onehot_n.max(1) as f64;
 
     // Claims.
     let ni = p.experts.len() - 1;
@@ -706,6 +761,16 @@ fn main() -> Result<()> {
             "frozen-bank export loss (task 1; equals SoE)".into(),
             bank_loss,
         ),
+        (
+            format!(
+                "in-distribution: SoE n={n_max} at one-hot h, own-domain docs ({onehot_n} domains)"
+            ),
+            onehot_soe,
+        ),
+        (
+            "in-distribution: generic on the same docs".into(),
+            onehot_generic,
+        ),
     ] {
         costs.add_row(vec![Cell::from(name.as_str()), Cell::from(v)]);
     }
@@ -794,6 +859,8 @@ fn main() -> Result<()> {
     report.add_metric("generic_mean_loss", mean_generic);
     report.add_metric("crisp_mean_loss", mean_crisp);
     report.add_metric("gap_closed", closed);
+    report.add_metric("in_distribution_soe_onehot_loss", onehot_soe);
+    report.add_metric("in_distribution_generic_loss", onehot_generic);
     let mean_emp = mean(&|r| r.soe_emp);
     report.add_metric("ablation_soe_empirical_mean_loss", mean_emp);
     report.add_metric(
