@@ -451,3 +451,32 @@ fn bad_configs_are_errors() {
     assert!(score_items(&model, &long, 4, &device).is_err());
     assert!(accuracy_from_scores(&long, &[]).is_err());
 }
+
+/// Two topics with disjoint vocabularies; a probe from topic 1 only makes the upsampler draw
+/// topic-1 documents, and the importance weights are `P(c|probe) / P(c|aux)`.
+#[test]
+fn cluster_upsampling_follows_the_probe() {
+    use ember_soup::auxlang::ClusterUpsampler;
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+    let doc = |topic: u32, rng: &mut rand_chacha::ChaCha8Rng| -> Vec<u32> {
+        (0..12)
+            .map(|_| topic * 10 + rng.random_range(0..10))
+            .collect()
+    };
+    // 300 topic-0 documents, 100 topic-1 documents.
+    let aux: Vec<Vec<u32>> = (0..400)
+        .map(|i| doc(u32::from(i >= 300), &mut rng))
+        .collect();
+    let probe: Vec<Vec<u32>> = (0..30).map(|_| doc(1, &mut rng)).collect();
+    let up = ClusterUpsampler::new(&aux, &probe, 20, 2, 3).unwrap();
+    let c1 = up.cluster_of(&probe[0]).unwrap();
+    assert!((up.probe_weights()[c1] - 1.0).abs() < 1e-12);
+    assert!((up.aux_weights()[c1] - 0.25).abs() < 1e-12);
+    assert!((up.importance_weights()[c1] - 4.0).abs() < 1e-9);
+    let drawn = up.sample(200, &mut rng).unwrap();
+    assert!(drawn.iter().all(|d| d.iter().all(|&t| t >= 10)));
+    assert!(ClusterUpsampler::new(&aux, &[], 20, 2, 3).is_err());
+    assert!(ClusterUpsampler::new(&aux[..1], &probe, 20, 2, 3).is_err());
+    assert!(ClusterUpsampler::new(&aux, &[vec![99]], 20, 2, 3).is_err());
+}

@@ -11,7 +11,9 @@
 //! * [`mixing`]: a fixed-ratio window sampler that counts passes over each source;
 //! * [`translate`]: a noisy A → T "translation system" (corrupts each symbol with
 //!   probability ε);
-//! * [`eval`]: multiple-choice fact QA scored by length-normalised sentence log-likelihood.
+//! * [`eval`]: multiple-choice fact QA scored by length-normalised sentence log-likelihood;
+//! * [`upsample`]: clustered importance sampling of the auxiliary corpus towards a small
+//!   target-like probe set (CRISP, P6 §4.2).
 //!
 //! ```
 //! use ember_soup::auxlang::{
@@ -41,6 +43,7 @@ pub mod eval;
 pub mod language;
 pub mod mixing;
 pub mod translate;
+pub mod upsample;
 pub mod world;
 
 pub use eval::{
@@ -51,4 +54,5 @@ pub use language::{
 };
 pub use mixing::{MixSampler, MixSource, SourceUsage};
 pub use translate::{NoisyTranslator, TranslationStats};
+pub use upsample::ClusterUpsampler;
 pub use world::{CorpusConfig, Document, Fact, FactSet, Sentence, World, WorldConfig};
