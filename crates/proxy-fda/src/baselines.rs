@@ -1,7 +1,7 @@
 //! Baselines the paper compares against: L2-SP (weight-space L2 to the pre-trained weights),
 //! LDIFS (feature-space L2 to the pre-trained features) and WiSE-FT (weight interpolation).
-//! Naive fine-tuning and LP-FT (linear probe, then full fine-tuning) are training schedules;
-//! see the eval binary.
+//! Naive fine-tuning and LP-FT (linear probe, then full fine-tuning) are training schedules:
+//! their steps are in [`crate::train`], the schedules in the eval binary.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;

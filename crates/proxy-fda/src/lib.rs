@@ -9,6 +9,7 @@ pub mod knn;
 pub mod proxy;
 pub mod sampler;
 pub mod synth;
+pub mod train;
 mod util;
 
 pub use baselines::{collect_params, l2sp_penalty, ldifs_penalty, wise_ft};
@@ -20,3 +21,7 @@ pub use image_folder::{ImageFolder, ImageFolderConfig, read_image_folder};
 pub use knn::KnnGraph;
 pub use proxy::{Proxies, ProxyGenerator, ProxyGeneratorConfig, ProxyLossConfig, ProxySet};
 pub use sampler::ClassBalancedSampler;
+pub use train::{
+    FtData, FtModel, Regularizer, fda_step, finetune_step, linear_probe_step, naive_step,
+    proxy_fda_step, sync_running_stats,
+};

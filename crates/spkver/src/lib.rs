@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod encoder;
+pub mod espeak;
 pub mod fbank;
 pub mod features;
 pub mod heads;

@@ -85,6 +85,11 @@ pub(crate) fn save<M: Module>(
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    // Burn keeps a step's BatchNorm running-statistics update pending until the next forward
+    // pass or `valid()`; without this sync a checkpoint at step s would hold the statistics of
+    // step s − 1 and a resumed run would diverge (found by ember-proxy-fda's resume test).
+    // `valid()` copies tensor handles, not data.
+    let _ = model.valid();
     let rec_err = |what: &str, e: burn::store::RecordError| {
         Error::Training(format!(
             "writing {what} checkpoint in {}: {e:?}",

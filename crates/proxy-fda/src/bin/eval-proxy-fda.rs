@@ -16,7 +16,6 @@ use ember_core::nn::{CnnEncoder, CnnEncoderConfig};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
-use ember_proxy_fda::proxy::proxy_generator_loss;
 use ember_proxy_fda::synth::{self, Attrs};
 use ember_proxy_fda::*;
 use rand::RngExt;
@@ -105,6 +104,27 @@ impl Method {
             None => self.family().to_string(),
         }
     }
+    /// The fine-tuning step's regulariser (LP-FT's second stage is plain fine-tuning).
+    fn regularizer<'a>(
+        &self,
+        fda: &FdaConfig,
+        l2sp_ref: &'a [(Tensor<1>, bool)],
+    ) -> Regularizer<'a> {
+        match *self {
+            Method::Naive | Method::LpFt => Regularizer::None,
+            Method::L2Sp(lambda) => Regularizer::L2Sp {
+                lambda,
+                reference: l2sp_ref,
+            },
+            Method::Ldifs(lambda) => Regularizer::Ldifs { lambda },
+            Method::Fda(lambda) => Regularizer::Fda { lambda, cfg: *fda },
+            Method::ProxyFda(lambda) => Regularizer::ProxyFda {
+                lambda,
+                cfg: *fda,
+                proxy: ProxyLossConfig::default(),
+            },
+        }
+    }
 }
 
 fn methods(n_lambdas: usize) -> Vec<Method> {
@@ -128,14 +148,6 @@ fn methods(n_lambdas: usize) -> Vec<Method> {
 struct PreModel {
     enc: CnnEncoder,
     heads: Vec<Linear>,
-}
-
-/// Fine-tuning model: encoder, new head, optional proxy generator.
-#[derive(Module, Debug)]
-struct FtModel {
-    enc: CnnEncoder,
-    head: Linear,
-    gen_: Option<ProxyGenerator>,
 }
 
 const D: usize = 64;
@@ -265,6 +277,8 @@ fn pretrain(
                 .collect();
             loss = loss + cross_entropy(head.forward(f.clone()), ints(&y, ad))?;
         }
+        // Checkpoints must hold this step's BatchNorm statistics (exact `--resume`).
+        sync_running_stats(m);
         Ok(StepOutput::new(loss, idx.len()))
     })?;
     Ok(tr.into_model().enc)
@@ -362,7 +376,13 @@ fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
         gen_,
     };
     let l2sp_ref = collect_params(&load_pre(ctx, &ctx.device));
-    let data = ctx.data;
+    let data = FtData {
+        images: &ctx.data.ft,
+        sampler: &ctx.sampler,
+        pre: &ctx.pre_frozen,
+        device: ctx.device.clone(),
+        ad: ad.clone(),
+    };
     let tag = method.label().replace([' ', '='], "_");
     let mut lr = 3e-3;
     if method == Method::LpFt {
@@ -373,16 +393,7 @@ fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
         let mut tr = Trainer::new(model, cfg, ad)
             .with_dir(ctx.args.run_dir(&format!("seed{}/{tag}-lp", ctx.seed))?)?;
         tr.resume()?;
-        tr.run(|m, rng, _| {
-            let idx = ctx.sampler.sample(rng);
-            let f = ctx.pre_frozen.forward(data.ft.batch(&idx, &ctx.device));
-            let f = Tensor::<2>::from_data(f.into_data(), ad);
-            let y: Vec<usize> = idx.iter().map(|&i| data.ft.labels[i]).collect();
-            Ok(StepOutput::new(
-                cross_entropy(m.head.forward(f), ints(&y, ad))?,
-                idx.len(),
-            ))
-        })?;
+        tr.run(|m, rng, _| linear_probe_step(m, &data, rng))?;
         model = tr.into_model();
         lr /= 10.0;
     }
@@ -396,39 +407,8 @@ fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
     tr.resume()?;
     let start = Instant::now();
     let steps_before = tr.step();
-    tr.run(|m, rng, _| {
-        let idx = ctx.sampler.sample(rng);
-        let x = data.ft.batch(&idx, ad);
-        let y: Vec<usize> = idx.iter().map(|&i| data.ft.labels[i]).collect();
-        let f = m.enc.forward(x);
-        let mut loss = cross_entropy(m.head.forward(f.clone()), ints(&y, ad))?;
-        let pre = |ctx: &Ctx| -> Tensor<2> {
-            let p = ctx.pre_frozen.forward(data.ft.batch(&idx, &ctx.device));
-            Tensor::<2>::from_data(p.into_data(), ad)
-        };
-        match method {
-            Method::Naive | Method::LpFt => {}
-            Method::L2Sp(l) => loss = loss + l2sp_penalty(&m.enc, &l2sp_ref)? * l,
-            Method::Ldifs(l) => loss = loss + ldifs_penalty(f, pre(ctx))? * l,
-            Method::Fda(l) => {
-                let g = KnnGraph::build(pre(ctx), ctx.fda.k)?;
-                loss = loss + fda_loss(f, &g, &ctx.fda)? * l;
-            }
-            Method::ProxyFda(l) => {
-                let p = pre(ctx);
-                let g = KnnGraph::build(p.clone(), ctx.fda.k)?;
-                let gen_ = m.gen_.as_ref().ok_or_else(|| {
-                    ember_core::Error::InvalidInput("proxy generator missing".into())
-                })?;
-                let proxies = gen_.forward(f.clone(), &g)?;
-                let lp = proxy_fda_loss(f, p.clone(), &g, &proxies, &ctx.fda)?;
-                let lg =
-                    proxy_generator_loss(p, &g, &proxies, &ctx.fda, &ProxyLossConfig::default())?;
-                loss = loss + lp * l + lg;
-            }
-        }
-        Ok(StepOutput::new(loss, idx.len()))
-    })?;
+    let reg = method.regularizer(&ctx.fda, &l2sp_ref);
+    tr.run(|m, rng, _| finetune_step(m, &data, &reg, rng))?;
     let ran = (tr.step() - steps_before).max(1);
     let ms = start.elapsed().as_secs_f64() * 1e3 / ran as f64;
     Ok((tr.into_model(), ms))

@@ -341,6 +341,47 @@ fn main() -> Result<()> {
         zs_fb * 100.0
     );
 
+    // 4b. Optional: zero-shot on espeak-ng speakers (a different synthesiser), when installed.
+    let espeak = if ember_spkver::espeak::espeak_available() {
+        let t0 = Instant::now();
+        let es = ember_spkver::espeak::espeak_corpus(
+            p.test_speakers.min(24),
+            p.test_utts.min(8),
+            p.duration.1,
+            16_000,
+            base + 4,
+        )?;
+        let es_n = normalise(&fbanks(&fb, &es)?, &fb_norm)?;
+        let mut es_l = extract_layers(&encoder, &es_n, &device)?;
+        es_l.iter_mut().try_for_each(|f| st.apply(f))?;
+        let es_trials = all_pairs_trials(&es.speakers);
+        let mut per_layer = Vec::new();
+        for l in 0..n_layers {
+            let emb: Vec<Vec<f32>> = es_l.iter().map(|f| mean_std_vector(f, l)).collect();
+            per_layer.push(evaluate(&emb, &es_trials.0, &es_trials.1)?.eer.eer);
+        }
+        let emb: Vec<Vec<f32>> = es_n
+            .iter()
+            .map(|f| mean_std_vector(&LayerFeatures::from_fbank(f), 0))
+            .collect();
+        let fbank_eer = evaluate(&emb, &es_trials.0, &es_trials.1)?.eer.eer;
+        eprintln!(
+            "espeak-ng ({} speakers × {} utts, {:.1}s): zero-shot EER per layer {:?}; log-mel {:.2}%",
+            es.n_speakers,
+            es.audio.len() / es.n_speakers,
+            t0.elapsed().as_secs_f64(),
+            per_layer
+                .iter()
+                .map(|e| format!("{:.2}%", e * 100.0))
+                .collect::<Vec<_>>(),
+            fbank_eer * 100.0
+        );
+        Some((es.n_speakers, es.audio.len(), per_layer, fbank_eer))
+    } else {
+        eprintln!("espeak-ng not installed: skipping the optional espeak-ng test speakers");
+        None
+    };
+
     // 5. Heads.
     let d = p.d_model;
     let ns = tr.n_speakers;
@@ -520,6 +561,24 @@ fn main() -> Result<()> {
         t.add_row(vec![Cell::from(format!("SSL layer {l}")), Cell::from(*e)]);
     }
     report.add_table(t);
+    match &espeak {
+        Some((n_spk, n_utt, per_layer, fbank_eer)) => {
+            let mut t = Table::new(
+                format!(
+                    "Optional source: zero-shot EER on espeak-ng speakers ({n_spk} speakers, {n_utt} utterances; a different synthesiser, same frozen encoder)"
+                ),
+                ["input", "EER"],
+            );
+            t.add_row(vec![Cell::from("log-mel"), Cell::from(*fbank_eer)]);
+            for (l, e) in per_layer.iter().enumerate() {
+                t.add_row(vec![Cell::from(format!("SSL layer {l}")), Cell::from(*e)]);
+            }
+            report.add_table(t);
+        }
+        None => {
+            report.add_note("espeak-ng was not installed, so the optional espeak-ng test speakers were skipped.");
+        }
+    }
 
     // Plots.
     plot::line(

@@ -1,0 +1,246 @@
+//! Fine-tuning steps for [`ember_core::train::Trainer`]: the per-step losses of naive
+//! fine-tuning, the linear-probe stage of LP-FT, L2-SP, LDIFS, FDA and Proxy-FDA (whose step
+//! also trains the proxy generator), on class-balanced batches of an [`ImageFolder`].
+//!
+//! A step draws its batch from the trainer's host RNG (only through
+//! [`ClassBalancedSampler::sample`]), so a run resumed from a checkpoint replays exactly the
+//! batches of an uninterrupted one:
+//!
+//! ```no_run
+//! # use burn::prelude::*;
+//! # use ember_core::train::{TrainConfig, Trainer};
+//! # use ember_proxy_fda::train::{FtData, FtModel, proxy_fda_step};
+//! # use ember_proxy_fda::{FdaConfig, ProxyLossConfig};
+//! # fn demo(model: FtModel, data: &FtData) -> ember_core::Result<()> {
+//! let cfg = TrainConfig::new(800, 3e-3).with_checkpoint_every(Some(400));
+//! let mut tr = Trainer::new(model, cfg, &data.ad).with_dir("runs/proxy-fda")?;
+//! tr.resume()?; // no-op on a fresh directory
+//! let (fda, gen_cfg) = (FdaConfig::default(), ProxyLossConfig::default());
+//! tr.run(|m, rng, _| proxy_fda_step(m, data, 3.0, &fda, &gen_cfg, rng))?;
+//! # Ok(()) }
+//! ```
+
+use crate::baselines::{l2sp_penalty, ldifs_penalty};
+use crate::fda::{FdaConfig, fda_loss, proxy_fda_loss};
+use crate::image_folder::ImageFolder;
+use crate::knn::KnnGraph;
+use crate::proxy::{ProxyGenerator, ProxyLossConfig, proxy_generator_loss};
+use crate::sampler::ClassBalancedSampler;
+use burn::nn::Linear;
+use burn::prelude::*;
+use ember_core::loss::cross_entropy;
+use ember_core::nn::CnnEncoder;
+use ember_core::train::StepOutput;
+use ember_core::{Error, Result};
+
+/// The model being fine-tuned: the encoder (initialised from the pre-trained one), a new
+/// classification head and, for Proxy-FDA, the proxy generator (trained jointly, by its own
+/// loss only). All three live on the autodiff device; the generator is part of the
+/// checkpoints.
+#[derive(Module, Debug)]
+pub struct FtModel {
+    /// Image encoder `f_θ`.
+    pub enc: CnnEncoder,
+    /// Head on the fine-tuning classes.
+    pub head: Linear,
+    /// Proxy generator (`Some` for Proxy-FDA; `gen` is a reserved word).
+    pub gen_: Option<ProxyGenerator>,
+}
+
+/// What a fine-tuning step reads besides the model.
+pub struct FtData<'a> {
+    /// Fine-tuning images; their labels are the head's classes.
+    pub images: &'a ImageFolder,
+    /// Batch sampler over `images.labels`.
+    pub sampler: &'a ClassBalancedSampler,
+    /// The frozen pre-trained encoder `f_θ0`, on `device` (no autodiff), in inference mode.
+    pub pre: &'a CnnEncoder,
+    /// Device of `pre`.
+    pub device: Device,
+    /// The autodiff device the [`FtModel`] lives on.
+    pub ad: Device,
+}
+
+impl FtData<'_> {
+    /// Pre-trained features `f_θ0(x)` of the images at `idx`, moved to the autodiff device as a
+    /// constant (no gradient).
+    pub fn pre_features(&self, idx: &[usize]) -> Tensor<2> {
+        let p = self.pre.forward(self.images.batch(idx, &self.device));
+        Tensor::<2>::from_data(p.into_data(), &self.ad)
+    }
+
+    /// Labels of the images at `idx` (host side, checked).
+    fn labels(&self, idx: &[usize]) -> Result<Vec<i64>> {
+        idx.iter()
+            .map(|&i| {
+                self.images.labels.get(i).map(|&l| l as i64).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "sampler index {i} out of range for {} fine-tuning images",
+                        self.images.len()
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// `y` as an int tensor on the autodiff device.
+    fn targets(&self, y: Vec<i64>) -> Tensor<1, Int> {
+        let n = y.len();
+        Tensor::<1, Int>::from_data(TensorData::new(y, [n]), &self.ad)
+    }
+}
+
+/// The regulariser added to the fine-tuning cross-entropy, with its weight `λ`.
+#[derive(Debug, Clone, Copy)]
+pub enum Regularizer<'a> {
+    /// Naive fine-tuning (and the second stage of LP-FT): cross-entropy only.
+    None,
+    /// L2-SP `λ Σ ‖θ − θ⁰‖²` over the encoder, against `reference` from
+    /// [`crate::collect_params`] of the pre-trained encoder.
+    L2Sp {
+        /// Weight `λ`.
+        lambda: f64,
+        /// Pre-trained encoder tensors.
+        reference: &'a [(Tensor<1>, bool)],
+    },
+    /// LDIFS `λ mean_i ‖f(x_i) − f⁰(x_i)‖²`.
+    Ldifs {
+        /// Weight `λ`.
+        lambda: f64,
+    },
+    /// FDA `λ L_FDA` against the batch's pre-trained kNN graph.
+    Fda {
+        /// Weight `λ`.
+        lambda: f64,
+        /// FDA hyper-parameters.
+        cfg: FdaConfig,
+    },
+    /// Proxy-FDA `λ L_ProxyFDA + L_proxy`: the generator's own loss is added unweighted.
+    ProxyFda {
+        /// Weight `λ` of the Proxy-FDA term.
+        lambda: f64,
+        /// FDA hyper-parameters.
+        cfg: FdaConfig,
+        /// Generator loss hyper-parameters.
+        proxy: ProxyLossConfig,
+    },
+}
+
+/// One fine-tuning step: draw a class-balanced batch with `rng`, return
+/// `CE(head(f(x)), y) + regulariser` (see [`Regularizer`]) for [`Trainer::run`] /
+/// [`Trainer::run_steps`].
+///
+/// Errors: a [`Regularizer::ProxyFda`] on a model without generator, the loss functions'
+/// shape and configuration errors (e.g. `K` ≥ batch size).
+///
+/// [`Trainer::run`]: ember_core::train::Trainer::run
+/// [`Trainer::run_steps`]: ember_core::train::Trainer::run_steps
+pub fn finetune_step<R: rand::Rng>(
+    m: &FtModel,
+    data: &FtData,
+    reg: &Regularizer,
+    rng: &mut R,
+) -> Result<StepOutput> {
+    let idx = data.sampler.sample(rng);
+    let y = data.labels(&idx)?; // checks the indices before `batch` would panic on them
+    let x = data.images.batch(&idx, &data.ad);
+    let f = m.enc.forward(x);
+    let mut loss = cross_entropy(m.head.forward(f.clone()), data.targets(y))?;
+    match *reg {
+        Regularizer::None => {}
+        Regularizer::L2Sp { lambda, reference } => {
+            loss = loss + l2sp_penalty(&m.enc, reference)? * lambda
+        }
+        Regularizer::Ldifs { lambda } => {
+            loss = loss + ldifs_penalty(f, data.pre_features(&idx))? * lambda
+        }
+        Regularizer::Fda { lambda, cfg } => {
+            let g = KnnGraph::build(data.pre_features(&idx), cfg.k)?;
+            loss = loss + fda_loss(f, &g, &cfg)? * lambda;
+        }
+        Regularizer::ProxyFda { lambda, cfg, proxy } => {
+            let p = data.pre_features(&idx);
+            let g = KnnGraph::build(p.clone(), cfg.k)?;
+            let gen_ = m
+                .gen_
+                .as_ref()
+                .ok_or_else(|| Error::InvalidInput("proxy generator missing".into()))?;
+            let proxies = gen_.forward(f.clone(), &g)?;
+            let lp = proxy_fda_loss(f, p.clone(), &g, &proxies, &cfg)?;
+            let lg = proxy_generator_loss(p, &g, &proxies, &cfg, &proxy)?;
+            loss = loss + lp * lambda + lg;
+        }
+    }
+    sync_running_stats(m);
+    Ok(StepOutput::new(loss, idx.len()))
+}
+
+/// Fold the pending BatchNorm running-statistics updates of `module` (from this step's
+/// training forward) into the stored values. Call it at the end of a [`Trainer`] step closure
+/// whose model has BatchNorm layers; the fine-tuning steps here do.
+///
+/// Burn's `RunningState` keeps the newest update pending (per thread) until the next training
+/// forward or a `valid()`, while records, and so `Trainer` checkpoints written after the
+/// optimiser step, read only the stored value: without this, a checkpoint at step `s` holds
+/// the running statistics of step `s − 1`, and a resumed run's statistics (not its trainable
+/// weights) drift from an uninterrupted run's. Syncing early is numerically a no-op (the
+/// pending value replaces the stored one either way); it costs a throw-away inference copy of
+/// the module's tensor handles, no tensor data.
+///
+/// [`Trainer`]: ember_core::train::Trainer
+pub fn sync_running_stats<M: Module>(module: &M) {
+    let _ = module.valid();
+}
+
+/// Naive fine-tuning step: cross-entropy only ([`Regularizer::None`]).
+pub fn naive_step<R: rand::Rng>(m: &FtModel, data: &FtData, rng: &mut R) -> Result<StepOutput> {
+    finetune_step(m, data, &Regularizer::None, rng)
+}
+
+/// FDA step: `CE + λ L_FDA` with the kNN graph of the batch's pre-trained features
+/// ([`Regularizer::Fda`]).
+pub fn fda_step<R: rand::Rng>(
+    m: &FtModel,
+    data: &FtData,
+    lambda: f64,
+    cfg: &FdaConfig,
+    rng: &mut R,
+) -> Result<StepOutput> {
+    finetune_step(m, data, &Regularizer::Fda { lambda, cfg: *cfg }, rng)
+}
+
+/// Proxy-FDA step: `CE + λ L_ProxyFDA + L_proxy` ([`Regularizer::ProxyFda`]). The generator
+/// pools proxies from the fine-tuned features; its pooling weights are detached in
+/// `L_ProxyFDA` and it learns only from `L_proxy`, so one optimiser step trains encoder, head
+/// and generator together. `m.gen_` must be `Some`.
+pub fn proxy_fda_step<R: rand::Rng>(
+    m: &FtModel,
+    data: &FtData,
+    lambda: f64,
+    cfg: &FdaConfig,
+    proxy: &ProxyLossConfig,
+    rng: &mut R,
+) -> Result<StepOutput> {
+    let reg = Regularizer::ProxyFda {
+        lambda,
+        cfg: *cfg,
+        proxy: *proxy,
+    };
+    finetune_step(m, data, &reg, rng)
+}
+
+/// The linear-probe stage of LP-FT: cross-entropy of the head on the frozen pre-trained
+/// features (the encoder gets no gradient).
+pub fn linear_probe_step<R: rand::Rng>(
+    m: &FtModel,
+    data: &FtData,
+    rng: &mut R,
+) -> Result<StepOutput> {
+    let idx = data.sampler.sample(rng);
+    let y = data.labels(&idx)?;
+    let f = data.pre_features(&idx);
+    Ok(StepOutput::new(
+        cross_entropy(m.head.forward(f), data.targets(y))?,
+        idx.len(),
+    ))
+}
