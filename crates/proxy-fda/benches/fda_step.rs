@@ -1,7 +1,8 @@
 //! Per-step cost of fine-tuning a CnnEncoder (B = 32 images 32×32, 8 classes × 4) with naive
 //! fine-tuning, LDIFS, FDA and Proxy-FDA: forward, backward and AdamW update, including the
 //! frozen pre-trained forward that the regularisers need. The overhead over naive FT is the
-//! figure the paper reports (+7–9% FDA, +17–21% Proxy-FDA).
+//! figure the paper reports (+7–9% FDA, +17–21% Proxy-FDA). The `_cached` variants take the
+//! pre-trained features from a cache computed once (`PreFeatureCache`), as the eval does.
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -52,11 +53,19 @@ fn bench(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("finetune_step_b32");
     group.sample_size(20);
-    for (name, m) in [
-        ("naive", M::Naive),
-        ("ldifs", M::Ldifs),
-        ("fda", M::Fda),
-        ("proxy_fda", M::ProxyFda),
+    // The frozen features of the batch, computed once: what `PreFeatureCache` gives the
+    // eval (no augmentation, so the cache is exact).
+    let p_cached = pre
+        .forward(Tensor::<4>::from_data(x_host.clone(), &device))
+        .into_data();
+    for (name, m, cached) in [
+        ("naive", M::Naive, false),
+        ("ldifs", M::Ldifs, false),
+        ("fda", M::Fda, false),
+        ("proxy_fda", M::ProxyFda, false),
+        ("ldifs_cached", M::Ldifs, true),
+        ("fda_cached", M::Fda, true),
+        ("proxy_fda_cached", M::ProxyFda, true),
     ] {
         let gen_ = matches!(m, M::ProxyFda).then(|| ProxyGeneratorConfig::new(64).init(&ad));
         let mut model = Ft {
@@ -72,8 +81,12 @@ fn bench(c: &mut Criterion) {
                 let f = model.enc.forward(x);
                 let mut loss = cross_entropy(model.head.forward(f.clone()), yt).unwrap();
                 if !matches!(m, M::Naive) {
-                    let p = pre.forward(Tensor::<4>::from_data(x_host.clone(), &device));
-                    let p = Tensor::<2>::from_data(p.into_data(), &ad);
+                    let p = if cached {
+                        Tensor::<2>::from_data(p_cached.clone(), &ad)
+                    } else {
+                        let p = pre.forward(Tensor::<4>::from_data(x_host.clone(), &device));
+                        Tensor::<2>::from_data(p.into_data(), &ad)
+                    };
                     match m {
                         M::Ldifs => loss = loss + ldifs_penalty(f, p).unwrap(),
                         M::Fda => {

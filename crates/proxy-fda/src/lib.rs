@@ -22,6 +22,6 @@ pub use knn::KnnGraph;
 pub use proxy::{Proxies, ProxyGenerator, ProxyGeneratorConfig, ProxyLossConfig, ProxySet};
 pub use sampler::ClassBalancedSampler;
 pub use train::{
-    FtData, FtModel, Regularizer, fda_step, finetune_step, linear_probe_step, naive_step,
-    proxy_fda_step, sync_running_stats,
+    FtData, FtModel, PreFeatureCache, Regularizer, fda_step, finetune_step, linear_probe_step,
+    naive_step, proxy_fda_step, sync_running_stats,
 };

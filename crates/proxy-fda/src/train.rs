@@ -59,14 +59,106 @@ pub struct FtData<'a> {
     pub device: Device,
     /// The autodiff device the [`FtModel`] lives on.
     pub ad: Device,
+    /// Pre-trained features of every fine-tuning image, computed once
+    /// ([`PreFeatureCache::compute`]); `None` runs the frozen encoder on every batch. The
+    /// images are not augmented, so the cache is exact and removes the frozen forward pass
+    /// from every regularised step.
+    pub pre_cache: Option<&'a PreFeatureCache>,
+}
+
+/// `f_θ0(x)` for every image of a set, row-major `[n, dim]` on the host.
+#[derive(Debug, Clone)]
+pub struct PreFeatureCache {
+    values: Vec<f32>,
+    n: usize,
+    dim: usize,
+}
+
+impl PreFeatureCache {
+    /// Run the frozen encoder over `images` in batches of `batch`.
+    pub fn compute(
+        pre: &CnnEncoder,
+        images: &ImageFolder,
+        batch: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let n = images.len();
+        if n == 0 {
+            return Err(Error::InvalidInput(
+                "feature cache of an empty image set".into(),
+            ));
+        }
+        let mut values = Vec::new();
+        let idx: Vec<usize> = (0..n).collect();
+        for chunk in idx.chunks(batch.max(1)) {
+            let f = pre.forward(images.batch(chunk, device));
+            values.extend(
+                f.into_data()
+                    .try_into_vec_as::<f32>()
+                    .map_err(|e| Error::InvalidInput(format!("feature cache: {e:?}")))?,
+            );
+        }
+        let dim = values.len() / n;
+        Ok(Self { values, n, dim })
+    }
+
+    /// From already computed features (`n × dim` row-major).
+    pub fn from_rows(values: Vec<f32>, dim: usize) -> Result<Self> {
+        if dim == 0 || values.is_empty() || !values.len().is_multiple_of(dim) {
+            return Err(Error::Shape(format!(
+                "feature cache: {} values are not whole rows of width {dim}",
+                values.len()
+            )));
+        }
+        let n = values.len() / dim;
+        Ok(Self { values, n, dim })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Always false: a cache holds at least one image.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Rows `idx` as a constant `[idx.len(), dim]` tensor on `device`.
+    pub fn rows(&self, idx: &[usize], device: &Device) -> Result<Tensor<2>> {
+        let mut v = Vec::with_capacity(idx.len() * self.dim);
+        for &i in idx {
+            if i >= self.n {
+                return Err(Error::InvalidInput(format!(
+                    "feature cache holds {} images, index {i} requested",
+                    self.n
+                )));
+            }
+            v.extend_from_slice(&self.values[i * self.dim..(i + 1) * self.dim]);
+        }
+        Ok(
+            Tensor::<1>::from_data(TensorData::new(v, [idx.len() * self.dim]), device)
+                .reshape([idx.len(), self.dim]),
+        )
+    }
 }
 
 impl FtData<'_> {
     /// Pre-trained features `f_θ0(x)` of the images at `idx`, moved to the autodiff device as a
     /// constant (no gradient).
-    pub fn pre_features(&self, idx: &[usize]) -> Tensor<2> {
+    pub fn pre_features(&self, idx: &[usize]) -> Result<Tensor<2>> {
+        if let Some(cache) = self.pre_cache {
+            if cache.len() != self.images.len() {
+                return Err(Error::Shape(format!(
+                    "feature cache holds {} images, the fine-tuning set {}",
+                    cache.len(),
+                    self.images.len()
+                )));
+            }
+            return cache.rows(idx, &self.ad);
+        }
         let p = self.pre.forward(self.images.batch(idx, &self.device));
-        Tensor::<2>::from_data(p.into_data(), &self.ad)
+        Ok(Tensor::<2>::from_data(p.into_data(), &self.ad))
     }
 
     /// Labels of the images at `idx` (host side, checked).
@@ -152,14 +244,14 @@ pub fn finetune_step<R: rand::Rng>(
             loss = loss + l2sp_penalty(&m.enc, reference)? * lambda
         }
         Regularizer::Ldifs { lambda } => {
-            loss = loss + ldifs_penalty(f, data.pre_features(&idx))? * lambda
+            loss = loss + ldifs_penalty(f, data.pre_features(&idx)?)? * lambda
         }
         Regularizer::Fda { lambda, cfg } => {
-            let g = KnnGraph::build(data.pre_features(&idx), cfg.k)?;
+            let g = KnnGraph::build(data.pre_features(&idx)?, cfg.k)?;
             loss = loss + fda_loss(f, &g, &cfg)? * lambda;
         }
         Regularizer::ProxyFda { lambda, cfg, proxy } => {
-            let p = data.pre_features(&idx);
+            let p = data.pre_features(&idx)?;
             let g = KnnGraph::build(p.clone(), cfg.k)?;
             let gen_ = m
                 .gen_
@@ -238,7 +330,7 @@ pub fn linear_probe_step<R: rand::Rng>(
 ) -> Result<StepOutput> {
     let idx = data.sampler.sample(rng);
     let y = data.labels(&idx)?;
-    let f = data.pre_features(&idx);
+    let f = data.pre_features(&idx)?;
     Ok(StepOutput::new(
         cross_entropy(m.head.forward(f), data.targets(y))?,
         idx.len(),

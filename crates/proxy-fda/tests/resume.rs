@@ -10,6 +10,7 @@ use burn::prelude::*;
 use ember_core::nn::{CnnEncoder, CnnEncoderConfig};
 use ember_core::train::{RunSummary, StepOutput, TrainConfig, Trainer, latest_checkpoint};
 use ember_proxy_fda::*;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
 
@@ -101,6 +102,7 @@ impl Fixture {
             pre: &self.pre,
             device: self.device.clone(),
             ad: self.ad.clone(),
+            pre_cache: None,
         }
     }
 
@@ -329,4 +331,40 @@ fn mismatched_model_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("out of range"), "{err}");
+}
+
+/// The cached pre-trained features give the same Proxy-FDA step loss as running the frozen
+/// encoder on each batch; a cache of another image set is an error.
+#[test]
+fn cached_pre_features_match_the_frozen_forward() {
+    let _g = lock();
+    let fx = Fixture::new("cache");
+    let cache = PreFeatureCache::compute(&fx.pre, &fx.images, 16, &fx.device).unwrap();
+    assert_eq!(cache.len(), fx.images.len());
+    let cached = FtData {
+        pre_cache: Some(&cache),
+        ..fx.data()
+    };
+    let m = fx.model(5, true);
+    let loss = |d: &FtData| {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        proxy_step(&m, d, &mut rng)
+            .unwrap()
+            .loss
+            .into_scalar::<f32>()
+    };
+    let (a, b) = (loss(&fx.data()), loss(&cached));
+    assert!((a - b).abs() < 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+    let small = PreFeatureCache::from_rows(vec![0.0; 2 * D], D).unwrap();
+    let wrong = FtData {
+        pre_cache: Some(&small),
+        ..fx.data()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let err = proxy_step(&m, &wrong, &mut rng)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("feature cache holds 2 images"), "{err}");
+    assert!(PreFeatureCache::from_rows(vec![0.0; 5], 2).is_err());
 }

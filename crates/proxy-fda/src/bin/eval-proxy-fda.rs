@@ -309,6 +309,8 @@ struct Ctx<'a> {
     ad: Device,
     pre_path: std::path::PathBuf,
     pre_frozen: CnnEncoder,
+    /// Pre-trained features of the fine-tuning images, computed once (no augmentation).
+    pre_cache: PreFeatureCache,
     pre_feats_probe: Vec<f32>,
     lp_pre: Vec<f64>,
     sampler: ClassBalancedSampler,
@@ -382,6 +384,7 @@ fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
         pre: &ctx.pre_frozen,
         device: ctx.device.clone(),
         ad: ad.clone(),
+        pre_cache: Some(&ctx.pre_cache),
     };
     let tag = method.label().replace([' ', '='], "_");
     let mut lr = 3e-3;
@@ -486,6 +489,7 @@ fn run_seed(args: &EvalArgs, plan: &Plan, seed: u64, device: &Device) -> Result<
         ad,
         pre_path,
         pre_frozen,
+        pre_cache: PreFeatureCache::from_rows(ft_feats.clone(), D)?,
         pre_feats_probe,
         lp_pre: Vec::new(),
         sampler,
