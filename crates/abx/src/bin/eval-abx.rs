@@ -161,16 +161,11 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let args = &cli.eval;
     let started = Instant::now();
-    let (kind, device) = args.setup()?;
+    let (kind, device) = args.start("abx")?;
     let mut plan = Plan::for_scale(args.scale);
     if let Some(cs) = cli.code_switch {
         plan.code_switch = cs;
     }
-    eprintln!(
-        "eval abx: device {kind}, scale {}, seed {}",
-        args.scale.name(),
-        args.seed
-    );
 
     // --- data: unbalanced monolingual streams (anchors on, code-switch knob), held-out
     // parallel evaluation set whose meanings never occur in training.

@@ -119,13 +119,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let args = &cli.eval;
     let started = Instant::now();
-    let (kind, device) = args.setup()?;
+    let (kind, device) = args.start("core")?;
     let plan = Plan::for_scale(args.scale);
-    eprintln!(
-        "eval core: device {kind}, scale {}, seed {}",
-        args.scale.name(),
-        args.seed
-    );
 
     // Data: unbalanced monolingual streams in `langs` graded languages; held-out sentences
     // come from an independent stream.

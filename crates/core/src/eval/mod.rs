@@ -55,6 +55,17 @@ impl EvalArgs {
         resolve_device(self.device.as_deref())
     }
 
+    /// [`EvalArgs::setup`], then the one-line start banner every eval prints on stderr.
+    pub fn start(&self, eval: &str) -> Result<(BackendKind, Device)> {
+        let (kind, device) = self.setup()?;
+        eprintln!(
+            "eval {eval}: device {kind}, scale {}, seed {}",
+            self.scale.name(),
+            self.seed
+        );
+        Ok((kind, device))
+    }
+
     /// A report for this run, with device, scale and seed filled in.
     pub fn report(
         &self,

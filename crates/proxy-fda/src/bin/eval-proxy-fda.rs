@@ -608,13 +608,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let args = &cli.eval;
     let started = Instant::now();
-    let (kind, device) = args.setup()?;
+    let (kind, device) = args.start("proxy-fda")?;
     let plan = Plan::for_scale(args.scale);
-    eprintln!(
-        "eval proxy-fda: device {kind}, scale {}, seed {}",
-        args.scale.name(),
-        args.seed
-    );
     let mut all = Vec::new();
     for s in 0..plan.seeds as u64 {
         all.push(run_seed(args, &plan, args.seed + s, &device)?);

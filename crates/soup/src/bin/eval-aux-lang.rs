@@ -364,13 +364,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let args = &cli.eval;
     let started = Instant::now();
-    let (kind, device) = args.setup()?;
+    let (kind, device) = args.start("aux-lang")?;
     let plan = Plan::for_scale(args.scale);
-    eprintln!(
-        "eval aux-lang: device {kind}, scale {}, seed {}",
-        args.scale.name(),
-        args.seed
-    );
 
     // ---- Data (all from --seed). --------------------------------------------------------
     let seed = args.seed;

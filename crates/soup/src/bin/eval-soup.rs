@@ -289,13 +289,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let args = &cli.eval;
     let started = Instant::now();
-    let (kind, device) = args.setup()?;
+    let (kind, device) = args.start("soup")?;
     let p = Plan::for_scale(args.scale);
-    eprintln!(
-        "eval soup: device {kind}, scale {}, seed {}",
-        args.scale.name(),
-        args.seed
-    );
     let ad = device.clone().autodiff();
     let mut rng = ember_core::backend::seed_everything(&ad, args.seed);
 

@@ -225,13 +225,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let args = &cli.eval;
     let started = Instant::now();
-    let (kind, device) = args.setup()?;
+    let (kind, device) = args.start("spkver")?;
     let p = Plan::for_scale(args.scale);
-    eprintln!(
-        "eval spkver: device {kind}, scale {}, seed {}",
-        args.scale.name(),
-        args.seed
-    );
     ember_core::backend::seed_everything(&device, args.seed);
 
     // 1. Data: disjoint speaker populations (different seeds) for pre-training, training, test.
