@@ -1,9 +1,12 @@
 //! Hot paths of ember-abx.
 //!
 //! * `dense_md_5x1000x256`: the meaning task (ON meaning, ACROSS language) for all 20
-//!   ordered pairs of 5 languages × 1000 sentences × 256 dims: row normalisation, Gram
+//!   ordered pairs of 5 languages × 1000 sentences × 256 dims, as `meaning_abx` runs it
+//!   (`MdKernel::Auto`: the bf16 AMX screen where the CPU has AMX, else the f32 path).
+//!   NumPy peer: `scripts/bench_abx_numpy.py`.
+//! * `dense_md_5x1000x256_f32`: the same with `MdKernel::F32`: row normalisation, Gram
 //!   blocks (one GEMM per language over the later languages, `L(L−1)/2` blocks), one sweep
-//!   per block for both directions. NumPy peer: `scripts/bench_abx_numpy.py`.
+//!   per block for both directions.
 //! * `engine_frames_10k`: the generic engine on a speech-like set of 10k items (5–15 frames
 //!   of 32 dims, 20 phones × 10 speakers), ON phone BY speaker, DTW with angular frame
 //!   distance, `max_size_group = 5`.
@@ -11,7 +14,7 @@
 //!   on X = A (50 items per group).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ember_abx::text::{ParallelEmbeddings, meaning_abx};
+use ember_abx::text::{MdKernel, ParallelEmbeddings, meaning_abx, meaning_abx_with};
 use ember_abx::{Dataset, Distance, Subsample, Task, score};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +36,9 @@ fn dense(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("dense_md_5x1000x256", |b| {
         b.iter(|| black_box(meaning_abx(&emb).unwrap().mean_error()))
+    });
+    g.bench_function("dense_md_5x1000x256_f32", |b| {
+        b.iter(|| black_box(meaning_abx_with(&emb, MdKernel::F32).unwrap().mean_error()))
     });
     g.finish();
 }

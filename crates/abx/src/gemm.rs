@@ -27,18 +27,7 @@ pub fn gram_nt(a: &[f32], b: &[f32], n: usize, m: usize, d: usize) -> Vec<f32> {
     if n == 0 || m == 0 {
         return c;
     }
-    #[cfg(target_arch = "x86_64")]
-    let fast: u8 = if std::arch::is_x86_feature_detected!("avx512f") {
-        2
-    } else if std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-    {
-        1
-    } else {
-        0
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let fast = 0u8;
+    let fast = simd_level();
     // chunks of 2·k rows of A per task
     let rows_per_task = 16;
     c.par_chunks_mut(rows_per_task * m)
@@ -62,9 +51,10 @@ pub fn gram_nt(a: &[f32], b: &[f32], n: usize, m: usize, d: usize) -> Vec<f32> {
                             j += 4;
                         } else {
                             for r in 0..if two { 2 } else { 1 } {
-                                cc[(i + r) * m + j] = dot(
+                                cc[(i + r) * m + j] = dot_at(
                                     &a[(i0 + i + r) * d..(i0 + i + r + 1) * d],
                                     &b[j * d..(j + 1) * d],
+                                    fast,
                                 );
                             }
                             j += 1;
@@ -99,6 +89,98 @@ fn block(a: &[f32], b: &[f32], d: usize, i: usize, j: usize, fast: u8) -> [[f32;
         }
     }
     out
+}
+
+/// The SIMD level [`gram_nt`] uses on this machine: 2 = AVX-512, 1 = AVX2 + FMA,
+/// 0 = portable. Pass it to [`dot_at`] to reproduce one entry of `gram_nt` bit for bit.
+pub fn simd_level() -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            2
+        } else if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            1
+        } else {
+            0
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// `⟨x, y⟩` with exactly the arithmetic (lane count, FMA, reduction order) of one entry of
+/// [`gram_nt`] at SIMD `level` ([`simd_level`]), so that an entry recomputed on its own equals
+/// the GEMM's: exact tie handling depends on it.
+#[inline]
+pub fn dot_at(x: &[f32], y: &[f32], level: u8) -> f32 {
+    debug_assert_eq!(x.len(), y.len());
+    #[cfg(target_arch = "x86_64")]
+    if level == 2 {
+        // SAFETY: level 2 is only reported when avx512f was detected at run time.
+        return unsafe { dot_avx512(x, y) };
+    } else if level == 1 {
+        // SAFETY: level 1 is only reported when avx2 and fma were detected at run time.
+        return unsafe { dot_avx2(x, y) };
+    }
+    let _ = level;
+    dot(x, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(x: &[f32], y: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let d = x.len().min(y.len());
+    let full = d / 16 * 16;
+    let mut acc = _mm512_setzero_ps();
+    let mut k = 0;
+    while k < full {
+        // SAFETY: k + 16 ≤ d for both slices.
+        unsafe {
+            acc = _mm512_fmadd_ps(
+                _mm512_loadu_ps(x.as_ptr().add(k)),
+                _mm512_loadu_ps(y.as_ptr().add(k)),
+                acc,
+            );
+        }
+        k += 16;
+    }
+    let mut v = _mm512_reduce_add_ps(acc);
+    for kk in full..d {
+        v += x[kk] * y[kk];
+    }
+    v
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(x: &[f32], y: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let d = x.len().min(y.len());
+    let full = d / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    let mut k = 0;
+    while k < full {
+        // SAFETY: k + 8 ≤ d for both slices.
+        unsafe {
+            acc = _mm256_fmadd_ps(
+                _mm256_loadu_ps(x.as_ptr().add(k)),
+                _mm256_loadu_ps(y.as_ptr().add(k)),
+                acc,
+            );
+        }
+        k += 8;
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    let mut v: f32 = lanes.iter().sum();
+    for kk in full..d {
+        v += x[kk] * y[kk];
+    }
+    v
 }
 
 #[inline]
@@ -219,6 +301,38 @@ mod tests {
                 for j in 0..m {
                     let want: f32 = (0..d).map(|k| a[i * d + k] * b[j * d + k]).sum();
                     assert_eq!(c[i * m + j], want, "({i},{j}) of {n}x{m}x{d}");
+                    let lvl = super::simd_level();
+                    let one = super::dot_at(&a[i * d..(i + 1) * d], &b[j * d..(j + 1) * d], lvl);
+                    assert_eq!(c[i * m + j].to_bits(), one.to_bits());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_entry_equals_dot_at_bit_for_bit() {
+        // non-integer values, so summation order matters; sizes cover the 2×4 blocks and
+        // the edge columns/rows computed one by one
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        for (n, m, d) in [(7, 13, 37), (16, 9, 256), (5, 31, 300)] {
+            let a: Vec<f32> = (0..n * d).map(|_| rnd()).collect();
+            let b: Vec<f32> = (0..m * d).map(|_| rnd()).collect();
+            let c = super::gram_nt(&a, &b, n, m, d);
+            let lvl = super::simd_level();
+            for i in 0..n {
+                for j in 0..m {
+                    let one = super::dot_at(&a[i * d..(i + 1) * d], &b[j * d..(j + 1) * d], lvl);
+                    assert_eq!(
+                        c[i * m + j].to_bits(),
+                        one.to_bits(),
+                        "({i},{j}) of {n}x{m}x{d}"
+                    );
                 }
             }
         }

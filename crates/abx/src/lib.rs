@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![recursion_limit = "256"]
 
+pub mod amx;
 pub mod dataset;
 pub mod distance;
 pub mod engine;
@@ -8,6 +9,7 @@ pub mod gemm;
 pub mod npy;
 pub mod probe;
 pub mod repr;
+mod screen;
 pub mod text;
 pub mod zerospeech;
 
@@ -17,6 +19,7 @@ pub use engine::{CellScore, Score, Subsample, Task, score};
 pub use npy::{NpyArray, read_npy, write_npy};
 pub use repr::{LayerReprs, Pooling, pool_checkpoints, pool_layers};
 pub use text::{
-    Blocks, Grams, Interval, ParallelEmbeddings, TextAbx, TextTask, meaning_abx, text_abx,
+    Blocks, Grams, Interval, MdKernel, ParallelEmbeddings, TextAbx, TextTask, meaning_abx,
+    meaning_abx_with, text_abx,
 };
 pub use zerospeech::{ItemLine, load_zerospeech, read_item_file, zerospeech_task};

@@ -86,16 +86,23 @@ impl ParallelEmbeddings {
         &self.data[o..o + self.dim]
     }
 
-    /// The same vectors with rows L2-normalised (zero rows stay zero).
+    /// The same vectors with rows L2-normalised (zero rows stay zero; rows in parallel).
     pub fn normalized(&self) -> Self {
-        let mut out = self.clone();
-        for row in out.data.chunks_exact_mut(self.dim) {
-            let norm = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-            if norm > 0.0 {
-                row.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
-            }
+        let d = self.dim;
+        let mut data = vec![0.0f32; self.data.len()];
+        data.par_chunks_mut(d * 64)
+            .zip(self.data.par_chunks(d * 64))
+            .for_each(|(dst, src)| {
+                for (o, x) in dst.chunks_exact_mut(d).zip(src.chunks_exact(d)) {
+                    normalize_row(x, o);
+                }
+            });
+        ParallelEmbeddings {
+            langs: self.langs.clone(),
+            n: self.n,
+            dim: d,
+            data,
         }
-        out
     }
 
     /// The items as a generic [`Dataset`](crate::Dataset) with columns `language`, `meaning`.
@@ -107,6 +114,47 @@ impl ParallelEmbeddings {
             }
         }
         Ok(ds)
+    }
+}
+
+/// `out = x / ‖x‖₂` (norm in f64; a zero row stays zero). Every path of this module
+/// normalises with this function, so all of them see the same f32 unit rows.
+fn normalize_row(x: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: avx512f was detected at run time.
+        return unsafe { normalize_row_avx512(x, out) };
+    }
+    normalize_row_generic(x, out)
+}
+
+/// [`normalize_row`] compiled for AVX-512: the same operations in the same order, so the
+/// same bits, only vectorised.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn normalize_row_avx512(x: &[f32], out: &mut [f32]) {
+    normalize_row_generic(x, out)
+}
+
+#[inline(always)]
+fn normalize_row_generic(x: &[f32], out: &mut [f32]) {
+    // eight independent sums (vectorised; one f64 accumulator is latency-bound)
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| (v as f64) * (v as f64))
+        .sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += (v as f64) * (v as f64);
+        }
+    }
+    let norm = (acc.iter().sum::<f64>() + tail).sqrt();
+    let inv = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = (v as f64 * inv) as f32;
     }
 }
 
@@ -274,7 +322,7 @@ impl TextAbx {
             ));
         }
         let denom = (n - 1) as f64;
-        let mut pairs = Vec::with_capacity(l * (l - 1));
+        let mut pairs: Vec<PairResult> = Vec::with_capacity(l * (l - 1));
         match task {
             TextTask::Meaning => {
                 // one sweep per unordered block gives both directions
@@ -287,23 +335,7 @@ impl TextAbx {
                         let g = grams.block(a, b)?;
                         let (row, col) = md_counts(g, n);
                         // rows of G_ab: X in a, candidates in b => MD(b -> a)
-                        let mk = |counts: Vec<(u32, u32)>, l1, l2| {
-                            let per_m: Vec<f64> = counts
-                                .iter()
-                                .map(|&(gt, eq)| (gt as f64 + 0.5 * eq as f64) / denom)
-                                .collect();
-                            let top1 = counts.iter().filter(|c| c.0 == 0 && c.1 == 0).count()
-                                as f64
-                                / n as f64;
-                            PairResult {
-                                l1,
-                                l2,
-                                error: per_m.iter().sum::<f64>() / n as f64,
-                                per_m,
-                                top1: Some(top1),
-                            }
-                        };
-                        Ok([mk(row, b, a), mk(col, a, b)])
+                        Ok(md_pair_results(row, col, a, b))
                     })
                     .collect();
                 for r in res {
@@ -401,6 +433,28 @@ impl TextAbx {
     }
 }
 
+/// The two MD results of block `G_ab` from its (greater, equal) counts: rows (X in `a`,
+/// candidates in `b`) give MD(b → a), columns give MD(a → b).
+fn md_pair_results(rows: Counts, cols: Counts, a: usize, b: usize) -> [PairResult; 2] {
+    let mk = |counts: Counts, l1, l2| {
+        let n = counts.len();
+        let denom = (n - 1) as f64;
+        let per_m: Vec<f64> = counts
+            .iter()
+            .map(|&(gt, eq)| (gt as f64 + 0.5 * eq as f64) / denom)
+            .collect();
+        let top1 = counts.iter().filter(|c| c.0 == 0 && c.1 == 0).count() as f64 / n as f64;
+        PairResult {
+            l1,
+            l2,
+            error: per_m.iter().sum::<f64>() / n as f64,
+            per_m,
+            top1: Some(top1),
+        }
+    };
+    [mk(rows, b, a), mk(cols, a, b)]
+}
+
 /// One sweep over an `n × n` block: per row `i`, (#j≠i with G[i,j] > G[i,i], #=), and per
 /// column `j`, (#i≠j with G[i,j] > G[j,j], #=).
 /// (greater, equal) counts per row or column.
@@ -446,8 +500,55 @@ pub fn text_abx(emb: &ParallelEmbeddings) -> Result<(TextAbx, TextAbx)> {
     ))
 }
 
-/// The meaning task only (`L(L−1)/2` GEMMs): the benchmarked path.
+/// How [`meaning_abx_with`] computes the Gram blocks. Every choice gives the same counts,
+/// bit for bit (ties included); they differ in speed only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum MdKernel {
+    /// [`MdKernel::Bf16Screen`] on AMX when this process can use it
+    /// ([`crate::amx::amx_available`]), else [`MdKernel::F32`].
+    #[default]
+    Auto,
+    /// f32 Gram blocks from the crate's GEMM ([`Grams::compute`]).
+    F32,
+    /// bf16 Gram strips (AMX tiles if available, else a slow portable emulation), with the
+    /// entries too close to a diagonal value to call recomputed in f32 ([`crate::screen`]).
+    Bf16Screen,
+}
+
+/// The meaning task only (`L(L−1)/2` Gram blocks): the benchmarked path
+/// ([`MdKernel::Auto`]).
 pub fn meaning_abx(emb: &ParallelEmbeddings) -> Result<TextAbx> {
-    let grams = Grams::compute(emb, Blocks::Cross)?;
-    TextAbx::compute(&grams, &emb.langs, TextTask::Meaning)
+    meaning_abx_with(emb, MdKernel::Auto)
+}
+
+/// The meaning task with an explicit [`MdKernel`].
+pub fn meaning_abx_with(emb: &ParallelEmbeddings, kernel: MdKernel) -> Result<TextAbx> {
+    use crate::screen::{LangRows, Screen, md_counts_screened};
+    let screen = match kernel {
+        MdKernel::Auto => Screen::best(),
+        MdKernel::F32 => None,
+        MdKernel::Bf16Screen => Some(Screen::best().unwrap_or(Screen::Portable)),
+    };
+    let Some(screen) = screen else {
+        let grams = Grams::compute(emb, Blocks::Cross)?;
+        return TextAbx::compute(&grams, &emb.langs, TextTask::Meaning);
+    };
+    let e = emb.normalized();
+    let (n, d, l) = (emb.n, emb.dim, emb.n_langs());
+    let rows: Vec<LangRows> = (0..l)
+        .map(|k| LangRows::new(&e.data[k * n * d..(k + 1) * n * d], n, d))
+        .collect();
+    let mut pairs = Vec::with_capacity(l * (l - 1));
+    for a in 0..l {
+        for b in a + 1..l {
+            let (row, col) = md_counts_screened(&rows[a], &rows[b], n, d, screen);
+            pairs.extend(md_pair_results(row, col, a, b));
+        }
+    }
+    pairs.sort_by_key(|p| (p.l1, p.l2));
+    Ok(TextAbx {
+        task: TextTask::Meaning,
+        langs: emb.langs.clone(),
+        pairs,
+    })
 }

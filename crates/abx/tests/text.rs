@@ -3,7 +3,8 @@
 
 use burn::prelude::*;
 use ember_abx::text::{
-    Blocks, Grams, ParallelEmbeddings, TextAbx, TextTask, meaning_abx, text_abx,
+    Blocks, Grams, MdKernel, ParallelEmbeddings, TextAbx, TextTask, meaning_abx, meaning_abx_with,
+    text_abx,
 };
 use ember_abx::{Distance, Task, score};
 use rand::{RngExt, SeedableRng};
@@ -127,6 +128,28 @@ fn meaning_only_path_equals_full_path() {
         assert_eq!((a.l1, a.l2), (b.l1, b.l2));
         assert_eq!(a.error, b.error);
         assert_eq!(a.top1, b.top1);
+    }
+}
+
+#[test]
+fn every_md_kernel_gives_the_same_counts() {
+    // the bf16 screen (AMX where available, else its portable emulation) against the f32
+    // Gram path: identical errors, per-meaning errors and top-1, ties included
+    for (seed, l, n, d, tie_heavy) in [
+        (11, 3, 45, 40, false),
+        (12, 3, 20, 4, true),
+        (13, 2, 70, 300, false),
+    ] {
+        let emb = random_emb(seed, l, n, d, tie_heavy);
+        let f32_path = meaning_abx_with(&emb, MdKernel::F32).unwrap();
+        for kernel in [MdKernel::Bf16Screen, MdKernel::Auto] {
+            let other = meaning_abx_with(&emb, kernel).unwrap();
+            for (a, b) in f32_path.pairs.iter().zip(&other.pairs) {
+                assert_eq!((a.l1, a.l2), (b.l1, b.l2));
+                assert_eq!(a.per_m, b.per_m, "{kernel:?} seed {seed}");
+                assert_eq!(a.top1, b.top1);
+            }
+        }
     }
 }
 
