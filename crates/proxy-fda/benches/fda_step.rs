@@ -3,6 +3,12 @@
 //! frozen pre-trained forward that the regularisers need. The overhead over naive FT is the
 //! figure the paper reports (+7–9% FDA, +17–21% Proxy-FDA). The `_cached` variants take the
 //! pre-trained features from a cache computed once (`PreFeatureCache`), as the eval does.
+//!
+//! `finetune_step_b32` is the eval's encoder (channels 16/32/64, `d = 64`). The
+//! `finetune_step_b32_c32-64-128` and `finetune_step_b32_c64-128-256` groups (naive, FDA and
+//! Proxy-FDA with cached features only) repeat the measurement with wider encoders (`d = 128`,
+//! `256`): the regularisers' extra work grows little with the encoder, so their relative
+//! overhead shrinks as the encoder's step grows (the paper's figures are for a ViT-B).
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -30,14 +36,41 @@ enum M {
 }
 
 fn bench(c: &mut Criterion) {
+    let all = [
+        ("naive", M::Naive, false),
+        ("ldifs", M::Ldifs, false),
+        ("fda", M::Fda, false),
+        ("proxy_fda", M::ProxyFda, false),
+        ("ldifs_cached", M::Ldifs, true),
+        ("fda_cached", M::Fda, true),
+        ("proxy_fda_cached", M::ProxyFda, true),
+    ];
+    let sweep = [
+        ("naive", M::Naive, false),
+        ("fda_cached", M::Fda, true),
+        ("proxy_fda_cached", M::ProxyFda, true),
+    ];
+    bench_size(c, "finetune_step_b32", vec![16, 32, 64], &all);
+    bench_size(c, "finetune_step_b32_c32-64-128", vec![32, 64, 128], &sweep);
+    bench_size(
+        c,
+        "finetune_step_b32_c64-128-256",
+        vec![64, 128, 256],
+        &sweep,
+    );
+}
+
+/// One group: the methods of `methods` with a `CnnEncoder` of `channels` (`d` = the last).
+fn bench_size(c: &mut Criterion, group: &str, channels: Vec<usize>, methods: &[(&str, M, bool)]) {
     let device = ember_core::backend::default_backend()
         .and_then(ember_core::backend::device)
         .unwrap();
     let ad = device.clone().autodiff();
     ad.seed(0);
-    let enc_cfg = CnnEncoderConfig::new(64).with_channels(vec![16, 32, 64]);
+    let d = *channels.last().unwrap();
+    let enc_cfg = CnnEncoderConfig::new(d).with_channels(channels);
     let pre = enc_cfg.init(&device);
-    let path = std::env::temp_dir().join("pfda-bench-pre.bpk");
+    let path = std::env::temp_dir().join(format!("pfda-bench-pre-{d}.bpk"));
     pre.clone().save_file(&path).unwrap();
     let pre = pre.valid();
     let x_host = Tensor::<4>::random(
@@ -51,26 +84,18 @@ fn bench(c: &mut Criterion) {
         k: 8,
         ..Default::default()
     };
-    let mut group = c.benchmark_group("finetune_step_b32");
+    let mut group = c.benchmark_group(group);
     group.sample_size(20);
     // The frozen features of the batch, computed once: what `PreFeatureCache` gives the
     // eval (no augmentation, so the cache is exact).
     let p_cached = pre
         .forward(Tensor::<4>::from_data(x_host.clone(), &device))
         .into_data();
-    for (name, m, cached) in [
-        ("naive", M::Naive, false),
-        ("ldifs", M::Ldifs, false),
-        ("fda", M::Fda, false),
-        ("proxy_fda", M::ProxyFda, false),
-        ("ldifs_cached", M::Ldifs, true),
-        ("fda_cached", M::Fda, true),
-        ("proxy_fda_cached", M::ProxyFda, true),
-    ] {
-        let gen_ = matches!(m, M::ProxyFda).then(|| ProxyGeneratorConfig::new(64).init(&ad));
+    for &(name, m, cached) in methods {
+        let gen_ = matches!(m, M::ProxyFda).then(|| ProxyGeneratorConfig::new(d).init(&ad));
         let mut model = Ft {
             enc: enc_cfg.init(&ad).load_file(&path),
-            head: LinearConfig::new(64, 8).init(&ad),
+            head: LinearConfig::new(d, 8).init(&ad),
             gen_,
         };
         let mut optim = AdamWConfig::new().init();

@@ -13,6 +13,7 @@
 
 use crate::knn::KnnGraph;
 use crate::proxy::Proxies;
+use crate::util::tensor2;
 use burn::prelude::*;
 use ember_core::loss::weighted_pairwise_sigmoid;
 use ember_core::ops::{cosine_matrix, l2_normalize};
@@ -187,38 +188,68 @@ pub fn proxy_fda_loss(
     proxies.check(b)?;
     let device = ft.device();
     let n_p = proxies.n_p();
+    let m = b + 2 * n_p;
+    // `cosine_matrix(ft, ft)`, normalising once (the anchors of the proxy columns too)
+    let ftn = l2_normalize(ft.clone(), 1, 1e-12);
+    let s = ftn.clone().matmul(ftn.clone().transpose());
+    // Both proxy sets at once: columns `0..n_p` positive, `n_p..2 n_p` negative.
+    let a = proxies.both().detach();
+    let s_ft = anchor_proxy_cos(ft, ftn, a.clone()); // [B, 2 n_p]
     let pre = pre.detach();
-    let s = cosine_matrix(ft.clone(), ft.clone());
-    let (z, w) = real_labels_weights(cfg, graph, &device);
-    let mut sims = vec![s];
-    let mut zs = vec![z];
-    let mut ws = vec![w];
-    for (a, positive) in [(&proxies.pos, true), (&proxies.neg, false)] {
-        let a = a.clone().detach();
-        let s_ft = anchor_proxy_cos(ft.clone(), a.clone());
-        let s_pre = anchor_proxy_cos(pre.clone(), a);
-        let (zz, ww) = if positive {
-            (s_pre.ones_like(), s_pre.clamp_min(0.0))
-        } else {
-            (s_pre.ones_like().neg(), neg_weights(cfg.neg_weight, s_pre))
-        };
-        sims.push(s_ft);
-        zs.push(zz);
-        ws.push(ww);
-    }
-    let s = Tensor::cat(sims, 1);
-    let z = Tensor::cat(zs, 1);
-    let w = Tensor::cat(ws, 1) / (b - 1 + 2 * n_p) as f64;
+    let s_pre = anchor_proxy_cos(pre.clone(), l2_normalize(pre, 1, 1e-12), a);
+    let (z, w) = labels_weights_host(cfg, graph, n_p);
+    let z = tensor2(z, b, m, &device);
+    let w_p = Tensor::cat(
+        vec![
+            s_pre.clone().narrow(1, 0, n_p).clamp_min(0.0),
+            neg_weights(cfg.neg_weight, s_pre.narrow(1, n_p, n_p)),
+        ],
+        1,
+    );
+    let s = Tensor::cat(vec![s, s_ft], 1);
+    let w = Tensor::cat(vec![tensor2(w, b, b, &device), w_p], 1) / (m - 1) as f64;
     let t = Tensor::<1>::from_floats([(1.0 / cfg.tau) as f32], &device);
     let bias = Tensor::<1>::from_floats([cfg.bias_value(graph) as f32], &device);
     weighted_pairwise_sigmoid(s, z, w, t, bias)
 }
 
-/// `cos(x_i, Σ_j A_{ikj} x_j)` for `x: [B, d]`, `a: [B, n_p, B]` -> `[B, n_p]`.
-pub(crate) fn anchor_proxy_cos(x: Tensor<2>, a: Tensor<3>) -> Tensor<2> {
+/// [`real_labels_weights`] on the host (the same `f32` values), with the labels of `n_p`
+/// positive and `n_p` negative proxy columns appended: `z: [B, B + 2 n_p]`, `w: [B, B]`.
+fn labels_weights_host(cfg: &FdaConfig, graph: &KnnGraph, n_p: usize) -> (Vec<f32>, Vec<f32>) {
+    let b = graph.b;
+    let m = b + 2 * n_p;
+    let pos = graph.pos_mask();
+    let neg_w = |s: f32| match cfg.neg_weight {
+        NegWeight::Const(c) => c as f32,
+        NegWeight::PreSim => s.max(0.0),
+        NegWeight::OneMinusSim => (1.0 - s).clamp(0.0, 2.0),
+    };
+    let mut z = vec![0.0f32; b * m];
+    let mut w = vec![0.0f32; b * b];
+    for i in 0..b {
+        for j in 0..b {
+            let ij = i * b + j;
+            let s = graph.sim[ij];
+            if pos[ij] > 0.0 {
+                z[i * m + j] = 1.0;
+                w[ij] = s.max(0.0);
+            } else if i != j {
+                z[i * m + j] = -1.0;
+                w[ij] = neg_w(s);
+            }
+        }
+        z[i * m + b..i * m + b + n_p].fill(1.0);
+        z[i * m + b + n_p..(i + 1) * m].fill(-1.0);
+    }
+    (z, w)
+}
+
+/// `cos(x_i, Σ_j A_{ikj} x_j)` for `x: [B, d]` with its normalised rows `xn`, and
+/// `a: [B, n, B]` -> `[B, n]` (the pooling as one `[B·n, B] × [B, d]` product).
+pub(crate) fn anchor_proxy_cos(x: Tensor<2>, xn: Tensor<2>, a: Tensor<3>) -> Tensor<2> {
     let [b, d] = x.dims();
-    let [_, n_p, _] = a.dims();
-    let p = l2_normalize(a.matmul(x.clone().unsqueeze_dim::<3>(0)), 2, 1e-12); // [B, n_p, d]
-    let xn = l2_normalize(x, 1, 1e-12).reshape([b, 1, d]);
-    (p * xn).sum_dim(2).reshape([b, n_p])
+    let [_, n, _] = a.dims();
+    let p = a.reshape([b * n, b]).matmul(x).reshape([b, n, d]);
+    let p = l2_normalize(p, 2, 1e-12);
+    (p * xn.reshape([b, 1, d])).sum_dim(2).reshape([b, n])
 }

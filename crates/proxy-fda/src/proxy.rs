@@ -8,6 +8,20 @@
 //! embedding `e_Σ`); one single-head self-attention over the member tokens (non-members
 //! masked), `h = t + W_o Attn(t)`; `conv1d(d_p→d_p, 1) → GELU → conv1d(d_p→n_p, 1)` gives
 //! `[n_p, B]` logits per anchor; a masked softmax over members gives `A_i ∈ Δ^{|Σ_i|}` per proxy.
+//!
+//! Implementation. [`ProxyGenerator::weights`] is this formula written out for one set
+//! (masked `[B, B]` token grid, `Conv1d` layers); it is kept as the reference.
+//! [`ProxyGenerator::forward`], which training uses, computes the same function of the same
+//! parameters (equal up to float rounding, values and gradients; tested against `weights`)
+//! with a fraction of the work:
+//!
+//! * only the member tokens of each set are computed (`K` per anchor for `X_i⁺`,
+//!   `B − 1 − K` for `X_i⁻`, instead of `B` each): the masked ones never reach an output;
+//! * the two 1-D convolutions with kernel 1 are implemented as the position-wise linears
+//!   they are (a matmul on the `Conv1d` parameters, which keep their layout);
+//! * the layer norm's affine map and the `q`/`k`/`v`/`o` products are folded into two
+//!   `d_p × d_p` products;
+//! * GELU is composed from elementwise ops whose backward needs no second `erf`.
 
 use crate::fda::{FdaConfig, neg_weights};
 use crate::knn::KnnGraph;
@@ -15,7 +29,9 @@ use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::{gelu, softmax, softplus};
+use burn::tensor::module::linear;
 use ember_core::ops::l2_normalize;
 use ember_core::{Error, Result};
 
@@ -52,7 +68,7 @@ impl ProxyGeneratorConfig {
                 burn::tensor::Distribution::Normal(0.0, 0.02),
                 device,
             )),
-            norm: LayerNormConfig::new(dp).init(device),
+            norm: LayerNormConfig::new(dp).with_epsilon(LN_EPS).init(device),
             q: LinearConfig::new(dp, dp).init(device),
             k: LinearConfig::new(dp, dp).init(device),
             v: LinearConfig::new(dp, dp).init(device),
@@ -109,6 +125,11 @@ impl Proxies {
         Ok(())
     }
 
+    /// Both sets' weights side by side: `[B, 2 n_p, B]`, positive proxies first.
+    pub fn both(&self) -> Tensor<3> {
+        Tensor::cat(vec![self.pos.clone(), self.neg.clone()], 1)
+    }
+
     /// Pool features `x: [B, d]` with the weights of `set` -> `[B, n_p, d]` (not normalised).
     pub fn pool(&self, set: ProxySet, x: Tensor<2>) -> Tensor<3> {
         let a = match set {
@@ -127,6 +148,9 @@ impl ProxyGenerator {
 
     /// Pooling weights over the members of `mask: [B, B]` (1 = member of anchor row's set),
     /// from features `x: [B, d]` (detached here) -> `[B, n_p, B]`.
+    ///
+    /// The reference formula for one set, written out as in the module docs (masked token
+    /// grid, `Conv1d` layers); [`ProxyGenerator::forward`] computes both sets faster.
     pub fn weights(&self, x: Tensor<2>, mask: Tensor<2>, set: ProxySet) -> Tensor<3> {
         let [b, _] = x.dims();
         let dp = self.d_p;
@@ -155,6 +179,10 @@ impl ProxyGenerator {
     }
 
     /// Pooling weights for both sets of `graph` from features `x: [B, d]`.
+    ///
+    /// Equal, up to float rounding, to [`ProxyGenerator::weights`] called once per set, but
+    /// computed on the set members only and with the linear maps folded together (see the
+    /// module docs).
     pub fn forward(&self, x: Tensor<2>, graph: &KnnGraph) -> Result<Proxies> {
         let [b, _] = x.dims();
         if b != graph.b {
@@ -163,11 +191,178 @@ impl ProxyGenerator {
                 graph.b
             )));
         }
-        let (pos, neg, _) = graph.tensors(&x.device());
+        let device = x.device();
+        let z = self.proj.forward(x.detach()); // [B, dp], shared by both sets
+        let folded = self.folded();
+        let members = Members::new(graph);
         Ok(Proxies {
-            pos: self.weights(x.clone(), pos, ProxySet::Positive),
-            neg: self.weights(x, neg, ProxySet::Negative),
+            pos: self.members_pass(
+                z.clone(),
+                &folded,
+                &members.pos,
+                ProxySet::Positive,
+                &device,
+            ),
+            neg: self.members_pass(z, &folded, &members.neg, ProxySet::Negative, &device),
         })
+    }
+
+    /// The attention block's linear maps folded into two, for [`ProxyGenerator::members_pass`].
+    ///
+    /// With `n` the normalised tokens, `LN(t) = n ⊙ γ + β`, `q = LN(t) W_q + b_q` (likewise
+    /// `k`, `v`) and `Σ_l a_jl = 1`:
+    ///
+    /// * `q_j · k_l / √d_p = (n_j W_qk + b_qk) · n_l + c_j`, with `W_qk = (γ⊙W_q)(γ⊙W_k)ᵀ/√d_p`,
+    ///   `b_qk = (β W_q + b_q)(γ⊙W_k)ᵀ/√d_p`, and `c_j` constant over the keys `l`: the
+    ///   softmax over `l` does not see it (nor does its gradient), so it is dropped;
+    /// * `W_o(Σ_l a_jl v_l) + b_o = (Σ_l a_jl n_l) W_vo + b_vo`, with `W_vo = (γ⊙W_v) W_o`,
+    ///   `b_vo = (β W_v + b_v) W_o + b_o`.
+    ///
+    /// So one `[·, d_p] × [d_p, d_p]` product gives the queries, the normalised tokens are
+    /// the keys and the values, and one more product gives the attention output, instead of
+    /// four products plus the layer norm's affine map, for the same function (up to float
+    /// rounding) of the same parameters, which all get their gradients through the folded
+    /// ones (except `b_k`, whose gradient is identically zero in exact arithmetic: it gets
+    /// none).
+    fn folded(&self) -> Folded {
+        let dp = self.d_p;
+        let gamma = self.norm.gamma.val().reshape([dp, 1]);
+        let beta = self.norm.beta.as_ref().map(|b| b.val().reshape([1, dp]));
+        // LN(t) W + b = n (γ⊙W) + (β W + b): weight [dp, dp] and bias [1, dp]
+        let fold = |l: &Linear| {
+            let w = l.weight.val();
+            let b = add_opt(
+                beta.clone().map(|bt| bt.matmul(w.clone())),
+                l.bias.as_ref().map(|b| b.val().reshape([1, dp])),
+            );
+            (w * gamma.clone(), b)
+        };
+        let scale = 1.0 / (dp as f64).sqrt();
+        let (wq, bq) = fold(&self.q);
+        let (wk, _) = fold(&self.k);
+        let (wv, bv) = fold(&self.v);
+        let wk_t = wk.transpose();
+        let wo = self.o.weight.val();
+        let bo = self.o.bias.as_ref().map(|b| b.val().reshape([1, dp]));
+        Folded {
+            wqk: wq.matmul(wk_t.clone()) * scale,
+            bqk: bq.map(|b| (b.matmul(wk_t) * scale).reshape([dp])),
+            wvo: wv.matmul(wo.clone()),
+            bvo: add_opt(bv.map(|b| b.matmul(wo)), bo).map(|b| b.reshape([dp])),
+        }
+    }
+
+    /// The weights of one set from the projected features `z: [B, dp]`, computed on the
+    /// `m` members of every anchor's set only (`idx`: row-major `[B, m]` member indices).
+    ///
+    /// In [`ProxyGenerator::weights`] a non-member token is masked out of every attention
+    /// key set and every output (its weight is `exp(−1e9) = 0` and gets no gradient), and a
+    /// member token attends to members only, so the members' outputs do not depend on the
+    /// non-member tokens: this pass gathers the `m` member tokens of each anchor, runs the
+    /// same layers on them unmasked (the attention's linear maps folded as in
+    /// [`ProxyGenerator::folded`], the kernel-1 convolutions as the position-wise linears
+    /// they are) and scatters the softmax weights back into the `[B, n_p, B]` layout.
+    fn members_pass(
+        &self,
+        z: Tensor<2>,
+        f: &Folded,
+        idx: &[i64],
+        set: ProxySet,
+        device: &Device,
+    ) -> Tensor<3> {
+        let [b, dp] = z.dims();
+        let m = idx.len() / b;
+        let n_p = self.n_p;
+        let e = self
+            .set_emb
+            .val()
+            .narrow(0, if set == ProxySet::Positive { 0 } else { 1 }, 1)
+            .reshape([1, 1, dp]);
+        let gather = Tensor::<1, Int>::from_data(TensorData::new(idx.to_vec(), [b * m]), device);
+        // tokens t[i, a] = z_{j_a} + z_i + e over the members j_a of anchor i
+        let t = z.clone().select(0, gather).reshape([b, m, dp]) + z.reshape([b, 1, dp]) + e;
+        let t = t.reshape([b * m, dp]);
+        // the layer norm without its affine map (folded into the products)
+        let c = t.clone() - t.clone().mean_dim(1);
+        let var = (c.clone() * c.clone()).mean_dim(1);
+        let n = c / (var + LN_EPS).sqrt();
+        let q = linear(n.clone(), f.wqk.clone(), f.bqk.clone()).reshape([b, m, dp]);
+        let n = n.reshape([b, m, dp]);
+        let attn = softmax(q.matmul(n.clone().swap_dims(1, 2)), 2); // [B, m, m]
+        let ctx = attn.matmul(n).reshape([b * m, dp]);
+        let h = t + linear(ctx, f.wvo.clone(), f.bvo.clone()); // [B·m, dp]
+        let logits = pointwise(&self.conv2, gelu_exact(pointwise(&self.conv1, h))); // [B·m, n_p]
+        let w = softmax(logits.reshape([b, m, n_p]).swap_dims(1, 2), 2); // [B, n_p, m]
+        let scatter: Vec<i64> = (0..b)
+            .flat_map(|i| {
+                let r = &idx[i * m..(i + 1) * m];
+                (0..n_p).flat_map(move |_| r.iter().copied())
+            })
+            .collect();
+        let scatter = Tensor::<3, Int>::from_data(TensorData::new(scatter, [b, n_p, m]), device);
+        Tensor::zeros([b, n_p, b], device).scatter(2, scatter, w, IndexingUpdateOp::Add)
+    }
+}
+
+/// Epsilon of the generator's layer norm.
+const LN_EPS: f64 = 1e-5;
+
+/// The folded attention maps of [`ProxyGenerator::folded`].
+struct Folded {
+    wqk: Tensor<2>,
+    bqk: Option<Tensor<1>>,
+    wvo: Tensor<2>,
+    bvo: Option<Tensor<1>>,
+}
+
+fn add_opt(a: Option<Tensor<2>>, b: Option<Tensor<2>>) -> Option<Tensor<2>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Exact GELU, `x Φ(x) = ½ x (1 + erf(x/√2))`, from elementwise ops: the same values as
+/// `gelu` (the same formula, in the same order), but a backward pass that reuses the
+/// forward's `erf` and evaluates only `exp` (flex's fused `gelu` backward evaluates `erf`
+/// again; this halves GELU's cost there).
+fn gelu_exact<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    (x.clone() * 0.5) * ((x / core::f64::consts::SQRT_2).erf() + 1.0)
+}
+
+/// A kernel-1 `Conv1d` applied to `x: [N, C_in]` (one row per position) as the
+/// position-wise linear it is: `y[l] = W[:, :, 0] x[l] + b` -> `[N, C_out]`.
+fn pointwise(conv: &Conv1d, x: Tensor<2>) -> Tensor<2> {
+    let [c_out, c_in, _] = conv.weight.dims();
+    let w = conv.weight.val().reshape([c_out, c_in]).transpose(); // [C_in, C_out]
+    linear(x, w, conv.bias.as_ref().map(|b| b.val()))
+}
+
+/// Row-major `[B, m]` member indices of both sets of a graph: `R_i` (`m = K`) and its
+/// complement without `i` (`m = B − 1 − K`), each in increasing index order.
+struct Members {
+    pos: Vec<i64>,
+    neg: Vec<i64>,
+}
+
+impl Members {
+    fn new(graph: &KnnGraph) -> Self {
+        let b = graph.b;
+        let mut pos = Vec::with_capacity(b * graph.k);
+        let mut neg = Vec::with_capacity(b * (b - 1 - graph.k));
+        let mut is_nbr = vec![false; b];
+        for (i, r) in graph.neighbours.iter().enumerate() {
+            is_nbr.iter_mut().for_each(|f| *f = false);
+            r.iter().for_each(|&j| is_nbr[j] = true);
+            for (j, &f) in is_nbr.iter().enumerate() {
+                if f {
+                    pos.push(j as i64);
+                } else if j != i {
+                    neg.push(j as i64);
+                }
+            }
+        }
+        Self { pos, neg }
     }
 }
 
@@ -215,25 +410,38 @@ pub fn proxy_generator_loss(
     proxies.check(b)?;
     let pre = pre.detach();
     let n_p = proxies.n_p();
+    let device = pre.device();
     let bias = fda.bias_value(graph);
     let t = 1.0 / fda.tau;
+    // Both sets at once: columns `0..n_p` are the positive proxies, `n_p..2 n_p` the negative.
     let xn = l2_normalize(pre.clone(), 1, 1e-12).reshape([b, 1, d]);
-    let mut total = Tensor::<1>::zeros([1], &pre.device());
-    for set in [ProxySet::Positive, ProxySet::Negative] {
-        let p = l2_normalize(proxies.pool(set, pre.clone()), 2, 1e-12); // [B, n_p, d]
-        let c = (p.clone() * xn.clone()).sum_dim(2).reshape([b, n_p]);
-        let logit = c.clone() * t + bias;
-        let (ll, w) = match set {
-            ProxySet::Positive => (softplus(logit.neg(), 1.0), c.detach().clamp_min(0.0)),
-            ProxySet::Negative => (
-                softplus(logit, 1.0),
-                neg_weights(fda.neg_weight, c.detach()),
-            ),
-        };
-        let manifold = (ll * w).mean();
-        let var = p.var(1).add_scalar(1e-4).sqrt(); // [B, 1, d]
-        let var_loss = (var.neg() + cfg.gamma).clamp_min(0.0).mean();
-        total = total + manifold + var_loss * cfg.alpha;
-    }
-    Ok(total)
+    let pooled = proxies
+        .both()
+        .reshape([b * 2 * n_p, b])
+        .matmul(pre)
+        .reshape([b, 2 * n_p, d]);
+    let p = l2_normalize(pooled, 2, 1e-12); // [B, 2 n_p, d]
+    let c = (p.clone() * xn).sum_dim(2).reshape([b, 2 * n_p]);
+    // z = +1 (positive) / −1 (negative): −log σ(z·logit) = softplus(−z·logit)
+    let minus_z = Tensor::<1>::from_floats(
+        &*(0..2 * n_p)
+            .map(|k| if k < n_p { -1.0f32 } else { 1.0 })
+            .collect::<Vec<_>>(),
+        &device,
+    )
+    .reshape([1, 2 * n_p]);
+    let ll = softplus((c.clone() * t + bias) * minus_z, 1.0);
+    let c = c.detach();
+    let w = Tensor::cat(
+        vec![
+            c.clone().narrow(1, 0, n_p).clamp_min(0.0),
+            neg_weights(fda.neg_weight, c.narrow(1, n_p, n_p)),
+        ],
+        1,
+    );
+    // Each set's terms are means over equally many entries: their sum is twice the mean.
+    let manifold = (ll * w).mean() * 2.0;
+    let var = p.reshape([b, 2, n_p, d]).var(2).add_scalar(1e-4).sqrt(); // [B, 2, 1, d]
+    let var_loss = (var.neg() + cfg.gamma).clamp_min(0.0).mean() * 2.0;
+    Ok(manifold + var_loss * cfg.alpha)
 }

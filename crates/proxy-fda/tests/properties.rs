@@ -193,6 +193,278 @@ fn proxies_are_convex_combinations_of_their_set() {
     }
 }
 
+/// Every float parameter's gradient (zeros where it got none), flattened, in visit order.
+struct GradCollect<'a> {
+    grads: &'a burn::tensor::Gradients,
+    out: Vec<Vec<f32>>,
+}
+
+impl burn::module::ModuleVisitor for GradCollect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let t = param.val();
+        let n = t.shape().num_elements();
+        let g = t
+            .grad(self.grads)
+            .map(|g| g.reshape([n]).try_to_vec_as::<f32>().unwrap())
+            .unwrap_or_else(|| vec![0.0; n]);
+        self.out.push(g);
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    assert!(
+        a.iter().chain(b).all(|x| x.is_finite()),
+        "non-finite values"
+    );
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The fused single-pass `forward` (both sets at once, position-wise linears for the
+/// kernel-1 convolutions) against the straightforward two-pass formula (`weights`, once per
+/// set, through `Conv1d`): same pooling weights and same generator gradients.
+#[test]
+fn fused_generator_pass_equals_the_two_pass_reference() {
+    let _g = lock();
+    let ad = dev().autodiff();
+    ad.seed(21);
+    for (b, d, k, d_p, n_p) in [(12, 6, 3, 8, 3), (32, 16, 8, 32, 4), (9, 5, 7, 4, 2)] {
+        let gen_ = ProxyGeneratorConfig::new(d)
+            .with_d_p(d_p)
+            .with_n_p(n_p)
+            .init(&ad);
+        let x = mat(randn(b * d, 31 + b as u64), b, d, &ad);
+        let graph = KnnGraph::build(x.clone(), k).unwrap();
+        let fused = gen_.forward(x.clone(), &graph).unwrap();
+        let (pos, neg, _) = graph.tensors(&ad);
+        let reference = Proxies {
+            pos: gen_.weights(x.clone(), pos, ProxySet::Positive),
+            neg: gen_.weights(x.clone(), neg, ProxySet::Negative),
+        };
+        let v = |t: &Tensor<3>| t.clone().inner().try_to_vec_as::<f32>().unwrap();
+        for (a, r) in [(&fused.pos, &reference.pos), (&fused.neg, &reference.neg)] {
+            assert_eq!(a.dims(), r.dims());
+            let e = max_abs_diff(&v(a), &v(r));
+            assert!(e <= 1e-5, "B={b}: weights differ by {e}");
+        }
+        // Gradients of the generator's parameters through its own loss (and a generic one).
+        let fda = FdaConfig {
+            k,
+            ..Default::default()
+        };
+        let grads = |p: &Proxies| {
+            let r = mat(randn(b * n_p * b, 5), b * n_p, b, &ad).reshape([b, n_p, b]);
+            let l = proxy_generator_loss(x.clone(), &graph, p, &fda, &ProxyLossConfig::default())
+                .unwrap()
+                + (p.pos.clone() * r.clone()).sum()
+                - (p.neg.clone() * r).sum();
+            let g = l.backward();
+            let mut c = GradCollect {
+                grads: &g,
+                out: Vec::new(),
+            };
+            gen_.visit(&mut c);
+            c.out
+        };
+        let (ga, gr) = (grads(&fused), grads(&reference));
+        assert_eq!(ga.len(), gr.len());
+        let mut moved = 0.0f32;
+        for (a, r) in ga.iter().zip(&gr) {
+            let e = max_abs_diff(a, r);
+            let scale = r.iter().fold(1.0f32, |m, x| m.max(x.abs()));
+            assert!(
+                e <= 1e-5 * scale,
+                "B={b}: gradients differ by {e} (scale {scale})"
+            );
+            moved = moved.max(scale);
+        }
+        assert!(moved > 1.0 || gr.iter().flatten().any(|x| *x != 0.0));
+    }
+}
+
+/// The Proxy-FDA and generator losses written set by set, as before they were batched over
+/// both sets: the reference for `batched_losses_equal_the_per_set_reference`.
+mod reference {
+    use burn::prelude::*;
+    use burn::tensor::activation::softplus;
+    use ember_core::loss::weighted_pairwise_sigmoid;
+    use ember_core::ops::{cosine_matrix, l2_normalize};
+    use ember_proxy_fda::*;
+
+    fn neg_weights(mode: NegWeight, s: Tensor<2>) -> Tensor<2> {
+        match mode {
+            NegWeight::Const(c) => s.zeros_like() + c,
+            NegWeight::PreSim => s.clamp_min(0.0),
+            NegWeight::OneMinusSim => (s.neg() + 1.0).clamp(0.0, 2.0),
+        }
+    }
+
+    fn anchor_proxy_cos(x: Tensor<2>, a: Tensor<3>) -> Tensor<2> {
+        let [b, d] = x.dims();
+        let [_, n_p, _] = a.dims();
+        let p = l2_normalize(a.matmul(x.clone().unsqueeze_dim::<3>(0)), 2, 1e-12);
+        let xn = l2_normalize(x, 1, 1e-12).reshape([b, 1, d]);
+        (p * xn).sum_dim(2).reshape([b, n_p])
+    }
+
+    pub fn proxy_fda_loss(
+        ft: Tensor<2>,
+        pre: Tensor<2>,
+        graph: &KnnGraph,
+        proxies: &Proxies,
+        cfg: &FdaConfig,
+    ) -> Tensor<1> {
+        let [b, _] = ft.dims();
+        let device = ft.device();
+        let n_p = proxies.n_p();
+        let pre = pre.detach();
+        let s = cosine_matrix(ft.clone(), ft.clone());
+        let (pos, neg, sim) = graph.tensors(&device);
+        let z = pos.clone() - neg.clone();
+        let w = pos * sim.clone().clamp_min(0.0) + neg * neg_weights(cfg.neg_weight, sim);
+        let (mut sims, mut zs, mut ws) = (vec![s], vec![z], vec![w]);
+        for (a, positive) in [(&proxies.pos, true), (&proxies.neg, false)] {
+            let a = a.clone().detach();
+            let s_ft = anchor_proxy_cos(ft.clone(), a.clone());
+            let s_pre = anchor_proxy_cos(pre.clone(), a);
+            let (zz, ww) = if positive {
+                (s_pre.ones_like(), s_pre.clamp_min(0.0))
+            } else {
+                (s_pre.ones_like().neg(), neg_weights(cfg.neg_weight, s_pre))
+            };
+            sims.push(s_ft);
+            zs.push(zz);
+            ws.push(ww);
+        }
+        let s = Tensor::cat(sims, 1);
+        let z = Tensor::cat(zs, 1);
+        let w = Tensor::cat(ws, 1) / (b - 1 + 2 * n_p) as f64;
+        let t = Tensor::<1>::from_floats([(1.0 / cfg.tau) as f32], &device);
+        let bias = Tensor::<1>::from_floats([cfg.bias_value(graph) as f32], &device);
+        weighted_pairwise_sigmoid(s, z, w, t, bias).unwrap()
+    }
+
+    pub fn proxy_generator_loss(
+        pre: Tensor<2>,
+        graph: &KnnGraph,
+        proxies: &Proxies,
+        fda: &FdaConfig,
+        cfg: &ProxyLossConfig,
+    ) -> Tensor<1> {
+        let [b, d] = pre.dims();
+        let pre = pre.detach();
+        let n_p = proxies.n_p();
+        let bias = fda.bias_value(graph);
+        let t = 1.0 / fda.tau;
+        let xn = l2_normalize(pre.clone(), 1, 1e-12).reshape([b, 1, d]);
+        let mut total = Tensor::<1>::zeros([1], &pre.device());
+        for set in [ProxySet::Positive, ProxySet::Negative] {
+            let p = l2_normalize(proxies.pool(set, pre.clone()), 2, 1e-12);
+            let c = (p.clone() * xn.clone()).sum_dim(2).reshape([b, n_p]);
+            let logit = c.clone() * t + bias;
+            let (ll, w) = match set {
+                ProxySet::Positive => (softplus(logit.neg(), 1.0), c.detach().clamp_min(0.0)),
+                ProxySet::Negative => (
+                    softplus(logit, 1.0),
+                    neg_weights(fda.neg_weight, c.detach()),
+                ),
+            };
+            let manifold = (ll * w).mean();
+            let var = p.var(1).add_scalar(1e-4).sqrt();
+            let var_loss = (var.neg() + cfg.gamma).clamp_min(0.0).mean();
+            total = total + manifold + var_loss * cfg.alpha;
+        }
+        total
+    }
+}
+
+/// `proxy_fda_loss` and `proxy_generator_loss` (both sets in one batched pass) against the
+/// per-set reference: same values, same gradients (to the features and to the pooling
+/// weights), for every non-neighbour weighting.
+#[test]
+fn batched_losses_equal_the_per_set_reference() {
+    let _g = lock();
+    let ad = dev().autodiff();
+    ad.seed(22);
+    let (b, d, k, n_p) = (14, 6, 4, 3);
+    let pre = mat(randn(b * d, 41), b, d, &ad);
+    let graph = KnnGraph::build(pre.clone(), k).unwrap();
+    let gen_ = ProxyGeneratorConfig::new(d).with_n_p(n_p).init(&ad);
+    let p0 = gen_
+        .forward(mat(randn(b * d, 42), b, d, &ad), &graph)
+        .unwrap();
+    let v = |t: Tensor<2>| t.try_to_vec_as::<f32>().unwrap();
+    let v3 = |t: Tensor<3>| t.try_to_vec_as::<f32>().unwrap();
+    for neg_weight in [
+        NegWeight::Const(0.7),
+        NegWeight::PreSim,
+        NegWeight::OneMinusSim,
+    ] {
+        let fda = FdaConfig {
+            k,
+            neg_weight,
+            ..Default::default()
+        };
+        let leaf =
+            |t: &Tensor<3>| Tensor::<3>::from_data(t.clone().into_data(), &ad).require_grad();
+        let run = |batched: bool| {
+            let ft = mat(randn(b * d, 43), b, d, &ad).require_grad();
+            let (pos, neg) = (leaf(&p0.pos), leaf(&p0.neg));
+            let p = Proxies {
+                pos: pos.clone(),
+                neg: neg.clone(),
+            };
+            let cfg = ProxyLossConfig::default();
+            let (lp, lg) = if batched {
+                (
+                    proxy_fda_loss(ft.clone(), pre.clone(), &graph, &p, &fda).unwrap(),
+                    proxy_generator_loss(pre.clone(), &graph, &p, &fda, &cfg).unwrap(),
+                )
+            } else {
+                (
+                    reference::proxy_fda_loss(ft.clone(), pre.clone(), &graph, &p, &fda),
+                    reference::proxy_generator_loss(pre.clone(), &graph, &p, &fda, &cfg),
+                )
+            };
+            let values = [scalar(lp.clone()) as f32, scalar(lg.clone()) as f32];
+            let grads = (lp + lg * 0.5).backward();
+            (
+                values,
+                v(ft.grad(&grads).unwrap()),
+                v3(pos.grad(&grads).unwrap()),
+                v3(neg.grad(&grads).unwrap()),
+            )
+        };
+        let (got, want) = (run(true), run(false));
+        // Relative to each quantity's scale (the generator loss is ~0.05).
+        for (a, r) in got.0.iter().zip(&want.0) {
+            let e = (a - r).abs() / r.abs();
+            assert!(
+                e <= 1e-5,
+                "{neg_weight:?}: losses {:?} vs {:?}",
+                got.0,
+                want.0
+            );
+        }
+        for (name, a, r) in [
+            ("features", &got.1, &want.1),
+            ("positive weights", &got.2, &want.2),
+            ("negative weights", &got.3, &want.3),
+        ] {
+            let scale = r.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let e = max_abs_diff(a, r) / scale;
+            assert!(scale > 1e-4, "{name}: vacuous gradient");
+            assert!(
+                e <= 1e-5,
+                "{neg_weight:?}: gradient to the {name} differs by {e} (rel.)"
+            );
+        }
+    }
+}
+
 #[test]
 fn generator_has_about_22k_parameters_at_d512() {
     let dev = dev();
