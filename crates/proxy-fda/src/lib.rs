@@ -4,6 +4,7 @@
 pub mod baselines;
 pub mod fda;
 pub mod forgetting;
+mod fused;
 pub mod image_folder;
 pub mod knn;
 pub mod proxy;

@@ -24,7 +24,9 @@
 //! * GELU is composed from elementwise ops whose backward needs no second `erf`.
 
 use crate::fda::{FdaConfig, neg_weights};
+use crate::fused;
 use crate::knn::KnnGraph;
+use crate::util::{check_finite, to_vec};
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -205,6 +207,167 @@ impl ProxyGenerator {
             ),
             neg: self.members_pass(z, &folded, &members.neg, ProxySet::Negative, &device),
         })
+    }
+
+    /// The pooling weights of both sets and the generator loss [`proxy_generator_loss`],
+    /// computed together on the host (see the `fused` module): what a training step needs,
+    /// for about a third of the cost of [`ProxyGenerator::forward`] followed by
+    /// [`proxy_generator_loss`] at the eval's sizes.
+    ///
+    /// `x: [B, d]` are the features the generator pools (detached, as in `forward`), `pre`
+    /// the pre-trained features of the loss. The returned proxies carry no gradient; the
+    /// returned loss has the value of [`proxy_generator_loss`] and, on an autodiff device,
+    /// back-propagates the same gradient into the generator's parameters (tested against the
+    /// tensor path). Errors as [`ProxyGenerator::forward`] and [`proxy_generator_loss`],
+    /// plus `n_p < 2` (the variance term needs two proxies) and non-finite inputs.
+    pub fn forward_with_loss(
+        &self,
+        x: Tensor<2>,
+        pre: Tensor<2>,
+        graph: &KnnGraph,
+        fda: &FdaConfig,
+        cfg: &ProxyLossConfig,
+    ) -> Result<(Proxies, Tensor<1>)> {
+        fda.validate()?;
+        let [b, _] = x.dims();
+        let [bp, d] = pre.dims();
+        if b != graph.b || bp != b {
+            return Err(Error::Shape(format!(
+                "features have {b} rows, pre-trained features {bp}, the kNN graph {}",
+                graph.b
+            )));
+        }
+        if self.n_p < 2 {
+            return Err(Error::InvalidInput(format!(
+                "the generator loss's variance term needs n_p >= 2 proxies, got {}",
+                self.n_p
+            )));
+        }
+        let (dp, n_p) = (self.d_p, self.n_p);
+        let device = x.device();
+        let [_, d_x] = x.dims();
+        // Every float parameter, in `fused::unfold`'s order (the key bias included: it gets
+        // a zero gradient, as on the tensor path).
+        let missing = || {
+            Error::InvalidInput("forward_with_loss needs every bias of the generator (as ProxyGeneratorConfig builds it)".into())
+        };
+        let bias = |b: &Option<Param<Tensor<1>>>| b.as_ref().map(|p| p.val()).ok_or_else(missing);
+        let flat2 = |t: Tensor<2>| {
+            let n = t.shape().num_elements();
+            t.reshape([n])
+        };
+        let flat3 = |t: Tensor<3>| {
+            let n = t.shape().num_elements();
+            t.reshape([n])
+        };
+        let params: Vec<Tensor<1>> = vec![
+            flat2(self.proj.weight.val()),
+            bias(&self.proj.bias)?,
+            flat2(self.set_emb.val()),
+            self.norm.gamma.val(),
+            bias(&self.norm.beta)?,
+            flat2(self.q.weight.val()),
+            bias(&self.q.bias)?,
+            flat2(self.k.weight.val()),
+            bias(&self.k.bias)?,
+            flat2(self.v.weight.val()),
+            bias(&self.v.bias)?,
+            flat2(self.o.weight.val()),
+            bias(&self.o.bias)?,
+            flat3(self.conv1.weight.val()),
+            bias(&self.conv1.bias)?,
+            flat3(self.conv2.weight.val()),
+            bias(&self.conv2.bias)?,
+        ];
+        let sizes: Vec<usize> = params.iter().map(|t| t.dims()[0]).collect();
+        let flat = Tensor::cat(params, 0);
+        let host = flat
+            .clone()
+            .detach()
+            .try_to_vec_as::<f32>()
+            .map_err(|e| Error::InvalidInput(format!("cannot read generator: {e:?}")))?;
+        check_finite("generator parameters", &host)?;
+        let x_host = to_vec(&x.detach())?;
+        check_finite("features", &x_host)?;
+        let pre_host = to_vec(&pre.detach())?;
+        check_finite("pre-trained features", &pre_host)?;
+        let mut parts = Vec::with_capacity(sizes.len());
+        let mut rest = host.as_slice();
+        for &n in &sizes {
+            let (a, r) = rest.split_at(n);
+            parts.push(a);
+            rest = r;
+        }
+        let raw = fused::RawParams {
+            proj_w: parts[0],
+            proj_b: parts[1],
+            set_emb: parts[2],
+            gamma: parts[3],
+            beta: parts[4],
+            wq: parts[5],
+            bq: parts[6],
+            wk: parts[7],
+            wv: parts[9],
+            bv: parts[10],
+            wo: parts[11],
+            bo: parts[12],
+            conv1_w: parts[13],
+            conv1_b: parts[14],
+            conv2_w: parts[15],
+            conv2_b: parts[16],
+        };
+        let folded = fused::fold(&raw, &x_host, b, d_x, dp, n_p);
+        let members = Members::new(graph);
+        let dims = fused::Dims { b, dp, n_p, d };
+        let inputs = fused::Inputs {
+            dims,
+            z: &folded.z,
+            e: raw.set_emb,
+            wqk: &folded.wqk,
+            bqk: &folded.bqk,
+            wvo: &folded.wvo,
+            bvo: &folded.bvo,
+            w1: &folded.w1,
+            b1: raw.conv1_b,
+            w2: &folded.w2,
+            b2: raw.conv2_b,
+            pre: &pre_host,
+            pos: &members.pos,
+            neg: &members.neg,
+            loss: fused::LossScalars {
+                t: (1.0 / fda.tau) as f32,
+                bias: fda.bias_value(graph) as f32,
+                neg_weight: fda.neg_weight,
+                alpha: cfg.alpha as f32,
+                gamma: cfg.gamma as f32,
+            },
+        };
+        let out = fused::run(&inputs);
+        let grad: Vec<f32> = fused::unfold(&raw, &folded, &out.grads, &x_host, d_x, dims)
+            .into_iter()
+            .flatten()
+            .collect();
+        let n = grad.len();
+        let grad = Tensor::<1>::from_data(TensorData::new(grad, [n]), &device);
+        // Value `out.loss` (the difference is exactly zero), gradient `grad` at `flat`.
+        let loss = ((flat.clone() - flat.detach()) * grad).sum() + out.loss;
+        let dense = |w: &[f32], idx: &[i64]| {
+            let m = idx.len() / b;
+            let mut a = vec![0.0f32; b * n_p * b];
+            for i in 0..b {
+                for k in 0..n_p {
+                    for (t, &j) in idx[i * m..(i + 1) * m].iter().enumerate() {
+                        a[(i * n_p + k) * b + j as usize] = w[(i * n_p + k) * m + t];
+                    }
+                }
+            }
+            Tensor::<3>::from_data(TensorData::new(a, [b, n_p, b]), &device)
+        };
+        let proxies = Proxies {
+            pos: dense(&out.pos, &members.pos),
+            neg: dense(&out.neg, &members.neg),
+        };
+        Ok((proxies, loss))
     }
 
     /// The attention block's linear maps folded into two, for [`ProxyGenerator::members_pass`].

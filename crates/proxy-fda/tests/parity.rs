@@ -104,3 +104,44 @@ fn proxy_generator_forward_backward_agree() {
         o.3.assert_approx_eq::<f32>(&first.3, tol());
     }
 }
+
+/// The fused host pass (`forward_with_loss`) reads its inputs from and hands its gradient
+/// back to each backend: the same weights, loss and generator gradient everywhere.
+#[test]
+fn fused_generator_pass_agrees() {
+    let devices = parity_devices();
+    assert!(
+        devices.len() >= 2,
+        "parity needs two backends: build with --features ndarray"
+    );
+    let path = std::env::temp_dir().join(format!("pfda-parity-fused-{}.bpk", std::process::id()));
+    let cfg = ProxyGeneratorConfig::new(D).with_d_p(16).with_n_p(3);
+    devices[0].1.seed(12);
+    cfg.init(&devices[0].1).save_file(&path).unwrap();
+    let fda = FdaConfig {
+        k: 4,
+        ..Default::default()
+    };
+    let mut out: Vec<[TensorData; 3]> = Vec::new();
+    for (_, d) in devices {
+        let ad = d.autodiff();
+        let gen_ = cfg.init(&ad).load_file(&path);
+        let (pre, ft) = (input(5, &ad), input(6, &ad));
+        let g = KnnGraph::build(pre.clone(), 4).unwrap();
+        let (p, loss) = gen_
+            .forward_with_loss(ft, pre, &g, &fda, &ProxyLossConfig::default())
+            .unwrap();
+        let gp = burn::optim::GradientsParams::from_grads(loss.clone().backward(), &gen_);
+        let gnorm = ember_core::train::global_grad_norm(&gen_, &gp);
+        out.push([
+            p.neg.inner().into_data(),
+            loss.inner().into_data(),
+            TensorData::from([gnorm as f32]),
+        ]);
+    }
+    for o in &out[1..] {
+        for (a, b) in o.iter().zip(&out[0]) {
+            a.assert_approx_eq::<f32>(b, tol());
+        }
+    }
+}

@@ -211,6 +211,17 @@ impl burn::module::ModuleVisitor for GradCollect<'_> {
     }
 }
 
+/// The gradient of every float parameter of `gen_` after back-propagating `loss`.
+fn param_grads(gen_: &ProxyGenerator, loss: Tensor<1>) -> Vec<Vec<f32>> {
+    let g = loss.backward();
+    let mut c = GradCollect {
+        grads: &g,
+        out: Vec::new(),
+    };
+    gen_.visit(&mut c);
+    c.out
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     assert!(
@@ -261,13 +272,7 @@ fn fused_generator_pass_equals_the_two_pass_reference() {
                 .unwrap()
                 + (p.pos.clone() * r.clone()).sum()
                 - (p.neg.clone() * r).sum();
-            let g = l.backward();
-            let mut c = GradCollect {
-                grads: &g,
-                out: Vec::new(),
-            };
-            gen_.visit(&mut c);
-            c.out
+            param_grads(&gen_, l)
         };
         let (ga, gr) = (grads(&fused), grads(&reference));
         assert_eq!(ga.len(), gr.len());
@@ -283,6 +288,102 @@ fn fused_generator_pass_equals_the_two_pass_reference() {
         }
         assert!(moved > 1.0 || gr.iter().flatten().any(|x| *x != 0.0));
     }
+}
+
+/// The fused host pass (`forward_with_loss`) against the tensor path (`forward` then
+/// `proxy_generator_loss`): the same pooling weights, loss value and gradient of every
+/// generator parameter, over sizes (including `d_p` not a multiple of the kernel's
+/// 16-column blocks, and `K` < `n_p`), non-neighbour weight modes and biases.
+#[test]
+fn fused_host_pass_equals_the_tensor_path() {
+    let _g = lock();
+    let ad = dev().autodiff();
+    ad.seed(33);
+    let cases = [
+        (32, 64, 8, 32, 4, NegWeight::Const(1.0), Bias::Calibrated),
+        (12, 6, 3, 8, 3, NegWeight::PreSim, Bias::Fixed(0.3)),
+        (9, 5, 2, 20, 5, NegWeight::OneMinusSim, Bias::Calibrated),
+        (16, 10, 5, 48, 2, NegWeight::Const(0.5), Bias::Fixed(-2.0)),
+    ];
+    for (b, d, k, d_p, n_p, neg_weight, bias) in cases {
+        let gen_ = ProxyGeneratorConfig::new(d)
+            .with_d_p(d_p)
+            .with_n_p(n_p)
+            .init(&ad);
+        let x = mat(randn(b * d, 41 + b as u64), b, d, &ad);
+        let pre = mat(randn(b * d, 43 + b as u64), b, d, &ad);
+        let graph = KnnGraph::build(pre.clone(), k).unwrap();
+        let fda = FdaConfig {
+            k,
+            neg_weight,
+            bias,
+            ..Default::default()
+        };
+        // gamma large enough that the variance hinge is active for some dimensions
+        let cfg = ProxyLossConfig {
+            alpha: 0.7,
+            gamma: 0.3,
+        };
+        let (fused, lf) = gen_
+            .forward_with_loss(x.clone(), pre.clone(), &graph, &fda, &cfg)
+            .unwrap();
+        let reference = gen_.forward(x.clone(), &graph).unwrap();
+        let lr = proxy_generator_loss(pre.clone(), &graph, &reference, &fda, &cfg).unwrap();
+        let v = |t: &Tensor<3>| t.clone().inner().try_to_vec_as::<f32>().unwrap();
+        for (a, r) in [(&fused.pos, &reference.pos), (&fused.neg, &reference.neg)] {
+            assert_eq!(a.dims(), r.dims());
+            let e = max_abs_diff(&v(a), &v(r));
+            assert!(e <= 1e-5, "B={b}: weights differ by {e}");
+        }
+        let (vf, vr) = (scalar(lf.clone()), scalar(lr.clone()));
+        assert!(
+            (vf - vr).abs() <= 1e-5 * vr.abs().max(1.0),
+            "B={b}: loss {vf} vs {vr}"
+        );
+        let (ga, gr) = (param_grads(&gen_, lf), param_grads(&gen_, lr));
+        assert_eq!(ga.len(), gr.len());
+        let mut nonzero = 0;
+        for (a, r) in ga.iter().zip(&gr) {
+            let e = max_abs_diff(a, r);
+            let scale = r.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(
+                e <= 1e-4 * scale.max(1e-3),
+                "B={b}: gradients differ by {e} (scale {scale})"
+            );
+            nonzero += usize::from(scale > 0.0);
+        }
+        // every parameter but the key bias (whose gradient is zero in exact arithmetic)
+        assert!(nonzero + 1 >= gr.len(), "B={b}: {nonzero} of {}", gr.len());
+    }
+}
+
+#[test]
+fn fused_host_pass_rejects_bad_input() {
+    let _g = lock();
+    let ad = dev().autodiff();
+    let (b, d) = (10, 6);
+    let pre = mat(randn(b * d, 3), b, d, &ad);
+    let graph = KnnGraph::build(pre.clone(), 3).unwrap();
+    let fda = FdaConfig {
+        k: 3,
+        ..Default::default()
+    };
+    let cfg = ProxyLossConfig::default();
+    let gen_ = ProxyGeneratorConfig::new(d).init(&ad);
+    let short = mat(randn((b - 1) * d, 4), b - 1, d, &ad);
+    let e = gen_.forward_with_loss(short, pre.clone(), &graph, &fda, &cfg);
+    assert!(matches!(e, Err(ember_core::Error::Shape(_))), "{e:?}");
+    let mut bad = randn(b * d, 5);
+    bad[7] = f32::NAN;
+    let nan = mat(bad, b, d, &ad);
+    let e = gen_.forward_with_loss(pre.clone(), nan, &graph, &fda, &cfg);
+    assert!(matches!(e, Err(ember_core::Error::NonFinite(_))), "{e:?}");
+    let one = ProxyGeneratorConfig::new(d).with_n_p(1).init(&ad);
+    let e = one.forward_with_loss(pre.clone(), pre, &graph, &fda, &cfg);
+    assert!(
+        matches!(e, Err(ember_core::Error::InvalidInput(_))),
+        "{e:?}"
+    );
 }
 
 /// The Proxy-FDA and generator losses written set by set, as before they were batched over
