@@ -527,14 +527,26 @@ fn gemm<const FMA: bool>(
 ) {
     let w = &w[..k * n];
     let out = &mut out[..m * n];
+    if m == 0 || k == 0 {
+        if !add {
+            out.fill(0.0);
+        }
+        return;
+    }
+    // `gemm_tile` indexes `x` unchecked: every (r, kk) with r < m, kk < k must be in bounds
+    assert!((m - 1) * x.row + (k - 1) * x.col < x.data.len());
     let mut r = 0;
     while r + 4 <= m {
         gemm_rows::<FMA, 4>(out, add, r, x, k, w, n);
         r += 4;
     }
-    while r < m {
-        gemm_rows::<FMA, 1>(out, add, r, x, k, w, n);
-        r += 1;
+    // the last 1–3 rows in one tile (a lone row's accumulators form too short a dependency
+    // chain to hide the multiply-add latency)
+    match m - r {
+        3 => gemm_rows::<FMA, 3>(out, add, r, x, k, w, n),
+        2 => gemm_rows::<FMA, 2>(out, add, r, x, k, w, n),
+        1 => gemm_rows::<FMA, 1>(out, add, r, x, k, w, n),
+        _ => {}
     }
 }
 
@@ -585,10 +597,19 @@ fn gemm_tile<const FMA: bool, const R: usize, const L: usize>(
             a.copy_from_slice(&out[(r0 + t) * n + c..(r0 + t) * n + c + L]);
         }
     }
+    // Unchecked loads in the innermost loop (bounds checks and their index arithmetic cost
+    // about as much as the multiply-adds here). SAFETY: `gemm` sliced `w` to `k · n` values
+    // and `gemm_rows` keeps `c + L ≤ n`, so `kk · n + c + L ≤ k · n`; `gemm` asserted that
+    // `(m − 1)·row + (k − 1)·col < x.data.len()`, and `r0 + t < m`, `kk < k`.
+    let (xp, wp) = (x.data.as_ptr(), w.as_ptr());
+    let mut x_off = [0usize; R];
+    for (t, o) in x_off.iter_mut().enumerate() {
+        *o = (r0 + t) * x.row;
+    }
     for kk in 0..k {
-        let wv: &[f32; L] = w[kk * n + c..kk * n + c + L].try_into().unwrap();
-        for (t, a) in acc.iter_mut().enumerate() {
-            let xv = x.data[(r0 + t) * x.row + kk * x.col];
+        let wv = unsafe { &*(wp.add(kk * n + c) as *const [f32; L]) };
+        for (a, &o) in acc.iter_mut().zip(&x_off) {
+            let xv = unsafe { *xp.add(o + kk * x.col) };
             for l in 0..L {
                 a[l] = madd::<FMA>(xv, wv[l], a[l]);
             }
