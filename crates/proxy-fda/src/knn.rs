@@ -64,6 +64,39 @@ impl KnnGraph {
         })
     }
 
+    /// Check the invariants `build` establishes, for graphs built or edited by hand (the
+    /// fields are public): `B × B` similarities, `1 ≤ K ≤ B − 2`, and `B` neighbour lists of
+    /// `K` distinct indices `< B`, none the anchor itself.
+    pub fn check(&self) -> Result<()> {
+        let (b, k) = (self.b, self.k);
+        let bad = |why: String| Err(Error::InvalidInput(format!("corrupt kNN graph: {why}")));
+        if self.sim.len() != b * b || self.neighbours.len() != b {
+            return bad(format!(
+                "{} similarities and {} neighbour lists for B = {b}",
+                self.sim.len(),
+                self.neighbours.len()
+            ));
+        }
+        if k == 0 || k + 2 > b {
+            return bad(format!("K = {k} for B = {b}"));
+        }
+        let mut seen = vec![usize::MAX; b];
+        for (i, r) in self.neighbours.iter().enumerate() {
+            if r.len() != k {
+                return bad(format!("anchor {i} has {} neighbours, K = {k}", r.len()));
+            }
+            for &j in r {
+                if j >= b || j == i || seen[j] == i {
+                    return bad(format!(
+                        "anchor {i}: neighbour {j} out of range, self or repeated"
+                    ));
+                }
+                seen[j] = i;
+            }
+        }
+        Ok(())
+    }
+
     /// Row-major `[B, B]` neighbour indicator (1 for `j ∈ R_i`).
     pub fn pos_mask(&self) -> Vec<f32> {
         let mut m = vec![0.0; self.b * self.b];

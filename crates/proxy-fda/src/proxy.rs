@@ -186,6 +186,7 @@ impl ProxyGenerator {
     /// computed on the set members only and with the linear maps folded together (see the
     /// module docs).
     pub fn forward(&self, x: Tensor<2>, graph: &KnnGraph) -> Result<Proxies> {
+        graph.check()?;
         let [b, _] = x.dims();
         if b != graph.b {
             return Err(Error::Shape(format!(
@@ -229,6 +230,7 @@ impl ProxyGenerator {
         cfg: &ProxyLossConfig,
     ) -> Result<(Proxies, Tensor<1>)> {
         fda.validate()?;
+        graph.check()?;
         let [b, _] = x.dims();
         let [bp, d] = pre.dims();
         if b != graph.b || bp != b {
@@ -246,6 +248,12 @@ impl ProxyGenerator {
         let (dp, n_p) = (self.d_p, self.n_p);
         let device = x.device();
         let [_, d_x] = x.dims();
+        let [d_in, _] = self.proj.weight.dims();
+        if d_x != d_in {
+            return Err(Error::Shape(format!(
+                "features have width {d_x}, the generator expects {d_in}"
+            )));
+        }
         // Every float parameter, in `fused::unfold`'s order (the key bias included: it gets
         // a zero gradient, as on the tensor path).
         let missing = || {

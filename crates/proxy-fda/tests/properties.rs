@@ -378,6 +378,23 @@ fn fused_host_pass_rejects_bad_input() {
     let nan = mat(bad, b, d, &ad);
     let e = gen_.forward_with_loss(pre.clone(), nan, &graph, &fda, &cfg);
     assert!(matches!(e, Err(ember_core::Error::NonFinite(_))), "{e:?}");
+    let wide = mat(randn(b * (d + 2), 6), b, d + 2, &ad);
+    let e = gen_.forward_with_loss(wide, pre.clone(), &graph, &fda, &cfg);
+    assert!(matches!(e, Err(ember_core::Error::Shape(_))), "{e:?}");
+    for corrupt in [
+        |g: &mut KnnGraph| g.neighbours[2][0] = 99,
+        |g: &mut KnnGraph| g.neighbours[4][1] = 4,
+        |g: &mut KnnGraph| g.neighbours[1].pop().map(drop).unwrap_or(()),
+        |g: &mut KnnGraph| g.neighbours[0][1] = g.neighbours[0][0],
+    ] {
+        let mut g = graph.clone();
+        corrupt(&mut g);
+        let e = gen_.forward_with_loss(pre.clone(), pre.clone(), &g, &fda, &cfg);
+        assert!(
+            matches!(e, Err(ember_core::Error::InvalidInput(_))),
+            "{e:?}"
+        );
+    }
     let one = ProxyGeneratorConfig::new(d).with_n_p(1).init(&ad);
     let e = one.forward_with_loss(pre.clone(), pre, &graph, &fda, &cfg);
     assert!(
