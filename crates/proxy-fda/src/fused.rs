@@ -235,16 +235,23 @@ fn dispatch(
 ) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
+        let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        if fma && is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked above).
             return unsafe { anchors_avx512(inp, tr, range, pos, neg, g) };
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if fma {
             // SAFETY: the CPU supports AVX2 and FMA (checked above).
             return unsafe { anchors_avx2(inp, tr, range, pos, neg, g) };
         }
     }
-    anchors::<false>(inp, tr, range, pos, neg, g)
+    // AArch64's baseline (NEON) has fused multiply-add; elsewhere `mul_add` without the
+    // instruction would be a library call per element.
+    if cfg!(target_arch = "aarch64") {
+        anchors::<true>(inp, tr, range, pos, neg, g)
+    } else {
+        anchors::<false>(inp, tr, range, pos, neg, g)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1200,6 +1207,120 @@ pub(crate) fn unfold(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The portable build of the kernel (no FMA, no wide vectors: what CPUs without AVX2
+    /// run) against the dispatched one on the same inputs. The dispatched one is checked
+    /// against the tensor path in `tests/properties.rs`.
+    #[test]
+    fn portable_kernel_matches_the_dispatched_one() {
+        let (b, dp, n_p, d, k) = (10, 20, 3, 6, 3);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+                })
+                .collect()
+        };
+        let (z, e, pre) = (rnd(b * dp, 2.0), rnd(2 * dp, 0.1), rnd(b * d, 2.0));
+        let (wqk, bqk, wvo, bvo) = (
+            rnd(dp * dp, 0.5),
+            rnd(dp, 0.2),
+            rnd(dp * dp, 0.5),
+            rnd(dp, 0.2),
+        );
+        let (w1, b1, w2, b2) = (
+            rnd(dp * dp, 0.5),
+            rnd(dp, 0.2),
+            rnd(dp * n_p, 0.5),
+            rnd(n_p, 0.2),
+        );
+        // neighbours of i: the next k indices (cyclically); the others are non-neighbours
+        let mut pos = Vec::new();
+        let mut neg = Vec::new();
+        for i in 0..b {
+            let nb: Vec<usize> = (1..=k).map(|o| (i + o) % b).collect();
+            pos.extend(nb.iter().map(|&j| j as i64));
+            neg.extend(
+                (0..b)
+                    .filter(|j| *j != i && !nb.contains(j))
+                    .map(|j| j as i64),
+            );
+        }
+        let inp = Inputs {
+            dims: Dims { b, dp, n_p, d },
+            z: &z,
+            e: &e,
+            wqk: &wqk,
+            bqk: &bqk,
+            wvo: &wvo,
+            bvo: &bvo,
+            w1: &w1,
+            b1: &b1,
+            w2: &w2,
+            b2: &b2,
+            pre: &pre,
+            pos: &pos,
+            neg: &neg,
+            loss: LossScalars {
+                t: 10.0,
+                bias: -2.0,
+                neg_weight: NegWeight::OneMinusSim,
+                alpha: 1.0,
+                gamma: 0.5,
+            },
+        };
+        let fast = run(&inp);
+        let prep = Prepared::new(&inp);
+        let mut base = Output {
+            pos: vec![0.0; b * n_p * k],
+            neg: vec![0.0; b * n_p * (b - 1 - k)],
+            loss: 0.0,
+            grads: Grads::zeros(inp.dims),
+        };
+        base.loss = anchors::<false>(
+            &inp,
+            &prep,
+            0..b,
+            &mut base.pos,
+            &mut base.neg,
+            &mut base.grads,
+        );
+        base.grads.finish(&inp, &prep);
+        let close = |a: &[f32], r: &[f32], what: &str| {
+            let scale = r.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+            for (x, y) in a.iter().zip(r) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * scale,
+                    "{what}: {x} vs {y} (scale {scale})"
+                );
+            }
+        };
+        close(&fast.pos, &base.pos, "positive weights");
+        close(&fast.neg, &base.neg, "negative weights");
+        assert!((fast.loss - base.loss).abs() <= 1e-6 * base.loss.abs().max(1.0));
+        let (mut f, mut r) = (fast.grads, base.grads);
+        // Gradients relative to the largest one: `b_2`'s is zero in exact arithmetic (a
+        // constant shift of one proxy's member logits leaves its softmax unchanged), so
+        // both builds hold rounding noise there.
+        let global = r
+            .fields_mut()
+            .iter()
+            .flat_map(|v| v.iter())
+            .fold(0f32, |m, x| m.max(x.abs()));
+        for (i, (a, b)) in f.fields_mut().into_iter().zip(r.fields_mut()).enumerate() {
+            for (x, y) in a.iter().zip(b.iter()) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * global,
+                    "gradient field {i}: {x} vs {y}"
+                );
+            }
+        }
+        assert!(base.loss > 0.0 && r.wqk.iter().any(|v| *v != 0.0));
+    }
 
     #[test]
     fn exp_and_erf_approximations_are_accurate() {
