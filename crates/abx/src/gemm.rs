@@ -5,6 +5,7 @@
 //! spread over threads with rayon. Plain f32 arithmetic: results can differ from another
 //! GEMM in the last bits, never in meaning.
 
+use ember_core::ops::dot8 as dot;
 use rayon::prelude::*;
 
 const B_TILE: usize = 96;
@@ -181,23 +182,6 @@ unsafe fn dot_avx2(x: &[f32], y: &[f32]) -> f32 {
         v += x[kk] * y[kk];
     }
     v
-}
-
-#[inline]
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (xc, xr) = x.split_at(x.len() / 8 * 8);
-    let (yc, yr) = y.split_at(xc.len());
-    for (p, q) in xc.chunks_exact(8).zip(yc.chunks_exact(8)) {
-        for k in 0..8 {
-            acc[k] += p[k] * q[k];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (p, q) in xr.iter().zip(yr) {
-        s += p * q;
-    }
-    s
 }
 
 #[cfg(target_arch = "x86_64")]

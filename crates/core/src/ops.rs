@@ -22,3 +22,26 @@ pub fn masked_mean(x: Tensor<3>, keep: Tensor<2, Bool>) -> Tensor<2> {
     let count = w.sum_dim(1).reshape([b, 1]).clamp_min(1.0);
     sum / count
 }
+
+/// `Σ x_i y_i` over host slices (the shorter length), on eight partial sums so the loop
+/// vectorises; the partial sums are added in lane order, then the tail. Crates that need a
+/// fixed summation order (`ember-abx`'s exact recheck) rely on this order.
+/// `#[inline(always)]` so that it picks up the target features of the caller it inlines into.
+#[inline(always)]
+pub fn dot8(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut acc = [0.0f32; 8];
+    let (xc, xr) = x.split_at(n / 8 * 8);
+    let (yc, yr) = y.split_at(xc.len());
+    for (p, q) in xc.chunks_exact(8).zip(yc.chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += p[k] * q[k];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (p, q) in xr.iter().zip(yr) {
+        s += p * q;
+    }
+    s
+}

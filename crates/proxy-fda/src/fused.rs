@@ -26,6 +26,7 @@
 //! ≤ 5e-7 in f32), so results match the tensor path to float rounding, not bit for bit.
 
 use crate::fda::NegWeight;
+use ember_core::ops::dot8 as dot;
 use rayon::prelude::*;
 
 /// Sizes of one call.
@@ -462,24 +463,6 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
     }
-}
-
-/// Dot product with eight partial sums (vectorisable).
-#[inline(always)]
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (xc, xr) = x.split_at(x.len() / 8 * 8);
-    let (yc, yr) = y.split_at(xc.len());
-    for (a, b) in xc.chunks_exact(8).zip(yc.chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += a[l] * b[l];
-        }
-    }
-    let mut s = acc.iter().sum::<f32>();
-    for (a, b) in xr.iter().zip(yr) {
-        s += a * b;
-    }
-    s
 }
 
 /// `a · b + c`, fused where the CPU has FMA.
