@@ -11,6 +11,7 @@ pub mod loss;
 pub mod metrics;
 pub mod nn;
 pub mod ops;
+pub mod pretrained;
 pub mod train;
 
 /// Eval reports (claims, tables, PNG plots, JSON, markdown): the `ember-report` crate.

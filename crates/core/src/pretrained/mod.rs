@@ -1,0 +1,3 @@
+//! Pretrained Hugging Face checkpoints: architectures, weight loading, tokenizers.
+
+pub mod tokenizer;

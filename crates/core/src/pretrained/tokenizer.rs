@@ -1,0 +1,1 @@
+//! Hugging Face `tokenizer.json` through the `tokenizers` crate (in progress).
