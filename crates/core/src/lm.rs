@@ -7,7 +7,8 @@
 
 use crate::error::{Error, Result};
 use crate::loss::masked_cross_entropy_seq;
-use crate::nn::Transformer;
+use crate::nn::transformer::{ForwardOptions, TransformerInput};
+use crate::nn::{LanguageModel, Transformer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
@@ -149,4 +150,87 @@ pub fn sequence_logprobs(
         }
     }
     Ok(out)
+}
+
+/// Per-row `Σ_t log p(x_t | x_<t)` over the response positions: the quantity DPO's implicit
+/// reward is built from. Differentiable (a tensor `[B]` on the model's device), and works
+/// on any [`LanguageModel`] (ember's Transformer or a loaded checkpoint).
+///
+/// `ids: [B, T]` are prompt + response (right-padded); `response: [B, T]` is true at the
+/// positions whose token is scored (position 0 has no context and must be false);
+/// `pad_mask: [B, T]` is true at padding (padding must not be marked as response).
+pub fn response_logprob_sum(
+    model: &(impl LanguageModel + ?Sized),
+    ids: Tensor<2, Int>,
+    response: Tensor<2, Bool>,
+    pad_mask: Option<Tensor<2, Bool>>,
+) -> Result<Tensor<1>> {
+    let [b, t] = ids.dims();
+    if !model.is_causal() {
+        return Err(Error::InvalidInput(
+            "response_logprob_sum needs a causal model".into(),
+        ));
+    }
+    if response.dims() != [b, t] {
+        return Err(Error::Shape(format!(
+            "response mask is {:?}, ids are [{b}, {t}]",
+            response.dims()
+        )));
+    }
+    if t < 2 {
+        return Err(Error::Shape(format!(
+            "response_logprob_sum: need at least 2 positions, got {t}"
+        )));
+    }
+    let first = response
+        .clone()
+        .slice([0..b, 0..1])
+        .into_data()
+        .try_into_vec_as::<bool>()
+        .map_err(|e| Error::Backend(format!("reading the response mask: {e:?}")))?;
+    if first.iter().any(|&x| x) {
+        return Err(Error::InvalidInput(
+            "response mask marks position 0, which has no context to be scored from".into(),
+        ));
+    }
+    let mut opts = ForwardOptions::logits();
+    opts.pad_mask = pad_mask;
+    let logits = model
+        .forward_with(TransformerInput::Tokens(ids.clone()), opts)?
+        .logits
+        .ok_or_else(|| Error::InvalidInput("model returned no logits".into()))?;
+    let v = logits.dims()[2];
+    let lp = log_softmax(logits.slice([0..b, 0..t - 1, 0..v]), 2)
+        .gather(2, ids.slice([0..b, 1..t]).reshape([b, t - 1, 1]))
+        .reshape([b, t - 1]);
+    let keep = response.slice([0..b, 1..t]).float();
+    Ok((lp * keep).sum_dim(1).reshape([b]))
+}
+
+/// A response mask `[B, T]` for rows whose response occupies positions
+/// `prompt_len[i]..len[i]` (the [`response_logprob_sum`] input).
+pub fn response_mask(
+    prompt_len: &[usize],
+    len: &[usize],
+    t: usize,
+    device: &Device,
+) -> Result<Tensor<2, Bool>> {
+    if prompt_len.len() != len.len() || prompt_len.is_empty() {
+        return Err(Error::Shape(format!(
+            "response_mask: {} prompt lengths, {} lengths",
+            prompt_len.len(),
+            len.len()
+        )));
+    }
+    let b = len.len();
+    let mut m = vec![false; b * t];
+    for (i, (&p, &l)) in prompt_len.iter().zip(len).enumerate() {
+        if p == 0 || p > l || l > t {
+            return Err(Error::InvalidInput(format!(
+                "response_mask: row {i} has prompt length {p}, length {l}, width {t}; need 1 <= prompt <= length <= width"
+            )));
+        }
+        m[i * t + p..i * t + l].iter_mut().for_each(|x| *x = true);
+    }
+    Ok(Tensor::from_data(TensorData::new(m, [b, t]), device))
 }

@@ -45,3 +45,12 @@ pub fn dot8(x: &[f32], y: &[f32]) -> f32 {
     }
     s
 }
+
+/// Read a float tensor back to the host as a flat row-major `Vec<f32>`.
+///
+/// The one place that maps a backend read-back failure to [`crate::Error::Backend`].
+pub fn to_host<const D: usize>(t: Tensor<D>) -> crate::Result<Vec<f32>> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| crate::Error::Backend(format!("reading a tensor back to the host: {e:?}")))
+}

@@ -15,6 +15,9 @@ use ember_core::nn::transformer::TransformerInput;
 use ember_core::nn::{ForwardOptions, Intervention, TransformerConfig, UnitEdit};
 use ember_core::train::global_grad_norm;
 
+/// Loaded Hugging Face checkpoints against the reference outputs, on every backend.
+mod hf;
+
 fn tol() -> Tolerance<f32> {
     Tolerance::rel_abs(2e-4, 2e-4)
 }

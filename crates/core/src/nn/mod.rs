@@ -3,15 +3,21 @@
 //! - [`transformer`]: a pre-LN Transformer that is a bidirectional encoder (MLM) or a causal
 //!   decoder (LM), exposes every layer's hidden states and MLP neuron activations, and
 //!   applies neuron interventions inside the MLP.
+//! - [`language_model`]: the [`LanguageModel`] contract that ember's Transformer and every
+//!   loaded pretrained model implement, so each paper method runs on both.
 //! - [`mlp`]: a small multi-layer perceptron (heads, probes, adapters).
 //! - [`cnn`]: a small convolutional image encoder.
 
 pub mod cnn;
 pub mod intervention;
+pub mod language_model;
 pub mod mlp;
 pub mod transformer;
 
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use intervention::{Intervention, UnitEdit};
+pub use language_model::LanguageModel;
 pub use mlp::{Mlp, MlpConfig};
-pub use transformer::{ForwardOptions, Transformer, TransformerConfig, TransformerOutput};
+pub use transformer::{
+    ForwardOptions, Transformer, TransformerConfig, TransformerInput, TransformerOutput,
+};

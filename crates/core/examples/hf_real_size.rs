@@ -1,0 +1,256 @@
+//! Real-size Hugging Face checkpoints with random weights: write, load, round-trip, time.
+//!
+//! ```text
+//! cargo run --release -p ember-core --example hf_real_size -- write bert-base  DIR
+//! cargo run --release -p ember-core --example hf_real_size -- write llama-1b-4l DIR
+//! cargo run --release -p ember-core --example hf_real_size -- load  DIR          # load time, peak memory, round trip
+//! cargo run --release -p ember-core --example hf_real_size -- time  DIR B T N    # forward tokens/s (median of N)
+//! ```
+//! Shapes: `bert-base` is bert-base-uncased (12 × 768, vocab 30522); `llama-1b-4l` is
+//! Llama-3.2-1B (2048 wide, 32 heads / 8 KV heads, SwiGLU 8192, vocab 128256, llama3 RoPE)
+//! cut to 4 layers. Each phase runs in its own process so peak memory is the loader's own.
+//! Every line printed is JSON, for `docs/perf.md`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::prelude::*;
+use ember_core::nn::{ForwardOptions, LanguageModel, TransformerInput};
+use ember_core::pretrained::{PretrainedLm, WeightsWriter};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("write") if args.len() == 3 => write(&args[1], Path::new(&args[2])),
+        Some("load") if args.len() == 2 => load(Path::new(&args[1])),
+        Some("time") if args.len() == 5 => time(Path::new(&args[1]), args[2].parse()?, args[3].parse()?, args[4].parse()?),
+        _ => Err("usage: hf_real_size write bert-base|llama-1b-4l DIR | load DIR | time DIR BATCH SEQ ITERS".into()),
+    }
+}
+
+/// Peak resident memory of this process (VmHWM) in MiB.
+fn peak_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(String::from)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+struct Gen {
+    rng: ChaCha8Rng,
+    out: WeightsWriter,
+}
+
+impl Gen {
+    fn add(&mut self, name: &str, shape: &[usize], kind: &str) -> Res<()> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = match kind {
+            "ones" => vec![1.0; n],
+            "zeros" => vec![0.0; n],
+            // Uniform with std 0.02 (as initializer_range): cheap and bounded.
+            _ => (0..n)
+                .map(|_| (self.rng.random::<f32>() - 0.5) * 0.0693)
+                .collect(),
+        };
+        self.out.add(name, shape, &v)?;
+        Ok(())
+    }
+}
+
+fn write(kind: &str, dir: &Path) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(0),
+        out: WeightsWriter::new(),
+    };
+    let config = match kind {
+        "bert-base" => {
+            let (v, d, f, l) = (30522, 768, 3072, 12);
+            g.add("bert.embeddings.word_embeddings.weight", &[v, d], "w")?;
+            g.add("bert.embeddings.position_embeddings.weight", &[512, d], "w")?;
+            g.add("bert.embeddings.token_type_embeddings.weight", &[2, d], "w")?;
+            g.add("bert.embeddings.LayerNorm.weight", &[d], "ones")?;
+            g.add("bert.embeddings.LayerNorm.bias", &[d], "zeros")?;
+            for i in 0..l {
+                let p = format!("bert.encoder.layer.{i}");
+                for n in [
+                    "attention.self.query",
+                    "attention.self.key",
+                    "attention.self.value",
+                    "attention.output.dense",
+                ] {
+                    g.add(&format!("{p}.{n}.weight"), &[d, d], "w")?;
+                    g.add(&format!("{p}.{n}.bias"), &[d], "w")?;
+                }
+                for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
+                    g.add(&format!("{p}.{n}.weight"), &[d], "ones")?;
+                    g.add(&format!("{p}.{n}.bias"), &[d], "zeros")?;
+                }
+                g.add(&format!("{p}.intermediate.dense.weight"), &[f, d], "w")?;
+                g.add(&format!("{p}.intermediate.dense.bias"), &[f], "w")?;
+                g.add(&format!("{p}.output.dense.weight"), &[d, f], "w")?;
+                g.add(&format!("{p}.output.dense.bias"), &[d], "w")?;
+            }
+            g.add("cls.predictions.transform.dense.weight", &[d, d], "w")?;
+            g.add("cls.predictions.transform.dense.bias", &[d], "w")?;
+            g.add("cls.predictions.transform.LayerNorm.weight", &[d], "ones")?;
+            g.add("cls.predictions.transform.LayerNorm.bias", &[d], "zeros")?;
+            g.add("cls.predictions.bias", &[v], "zeros")?;
+            serde_json::json!({
+                "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": v,
+                "hidden_size": d, "num_hidden_layers": l, "num_attention_heads": 12,
+                "intermediate_size": f, "hidden_act": "gelu", "max_position_embeddings": 512,
+                "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0
+            })
+        }
+        "llama-1b-4l" => {
+            let (v, d, f, l, h, kv, hd) = (128256, 2048, 8192, 4, 32, 8, 64);
+            g.add("model.embed_tokens.weight", &[v, d], "w")?;
+            for i in 0..l {
+                let p = format!("model.layers.{i}");
+                g.add(&format!("{p}.input_layernorm.weight"), &[d], "ones")?;
+                g.add(
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    &[d],
+                    "ones",
+                )?;
+                g.add(&format!("{p}.self_attn.q_proj.weight"), &[h * hd, d], "w")?;
+                g.add(&format!("{p}.self_attn.k_proj.weight"), &[kv * hd, d], "w")?;
+                g.add(&format!("{p}.self_attn.v_proj.weight"), &[kv * hd, d], "w")?;
+                g.add(&format!("{p}.self_attn.o_proj.weight"), &[d, h * hd], "w")?;
+                g.add(&format!("{p}.mlp.gate_proj.weight"), &[f, d], "w")?;
+                g.add(&format!("{p}.mlp.up_proj.weight"), &[f, d], "w")?;
+                g.add(&format!("{p}.mlp.down_proj.weight"), &[d, f], "w")?;
+            }
+            g.add("model.norm.weight", &[d], "ones")?;
+            serde_json::json!({
+                "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": v,
+                "hidden_size": d, "intermediate_size": f, "num_hidden_layers": l,
+                "num_attention_heads": h, "num_key_value_heads": kv, "head_dim": hd,
+                "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+                "tie_word_embeddings": true, "bos_token_id": 128000, "eos_token_id": 128001,
+                "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0,
+                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 8192}
+            })
+        }
+        other => return Err(format!("unknown shape {other:?} (bert-base, llama-1b-4l)").into()),
+    };
+    let t0 = Instant::now();
+    g.out.write(dir.join("model.safetensors"))?;
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config)?,
+    )?;
+    let bytes = std::fs::metadata(dir.join("model.safetensors"))?.len();
+    println!(
+        "{}",
+        serde_json::json!({"phase": "write", "shape": kind, "file_mib": bytes as f64 / 1048576.0, "write_s": t0.elapsed().as_secs_f64()})
+    );
+    Ok(())
+}
+
+fn probe(model: &PretrainedLm, device: &Device) -> Res<Vec<f32>> {
+    let ids: Vec<i64> = (0..32).map(|i| (i * 97 + 5) % 1000).collect();
+    let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [32]), device).reshape([2, 16]);
+    let out = model.forward_with(
+        TransformerInput::Tokens(ids),
+        ForwardOptions::logits().with_hidden_states(),
+    )?;
+    Ok(ember_core::ops::to_host(out.logits.ok_or("no logits")?)?)
+}
+
+fn load(dir: &Path) -> Res<()> {
+    let device = Device::flex();
+    let bytes = std::fs::metadata(dir.join("model.safetensors"))?.len() as f64 / 1048576.0;
+    let before = peak_mib();
+    let t0 = Instant::now();
+    let model = PretrainedLm::from_dir(dir, &device)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let peak = peak_mib();
+    let a = probe(&model, &device)?;
+    let copy: PathBuf = dir.with_extension("roundtrip");
+    let t1 = Instant::now();
+    model.save_pretrained(&copy)?;
+    let save_s = t1.elapsed().as_secs_f64();
+    drop(model);
+    let b = probe(&PretrainedLm::from_dir(&copy, &device)?, &device)?;
+    let identical = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+    let same_file = std::fs::read(dir.join("model.safetensors"))?
+        == std::fs::read(copy.join("model.safetensors"))?;
+    std::fs::remove_dir_all(&copy)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "phase": "load", "dir": dir, "file_mib": bytes, "load_s": load_s,
+            "peak_rss_mib_before": before, "peak_rss_mib_after_load": peak,
+            "save_s": save_s, "roundtrip_outputs_bitwise_equal": identical,
+            "roundtrip_file_bytes_equal": same_file
+        })
+    );
+    if !identical {
+        return Err("round trip changed the outputs".into());
+    }
+    Ok(())
+}
+
+fn time(dir: &Path, batch: usize, seq: usize, iters: usize) -> Res<()> {
+    let device = Device::flex();
+    let model = PretrainedLm::from_dir(dir, &device)?;
+    let vocab = model.vocab_size() as i64;
+    let ids: Vec<i64> = (0..batch * seq)
+        .map(|k| ((k / seq) as i64 * 7 + (k % seq) as i64 * 13) % vocab)
+        .collect();
+    let mk = || {
+        Tensor::<1, Int>::from_data(TensorData::new(ids.clone(), [batch * seq]), &device)
+            .reshape([batch, seq])
+    };
+    // The same work as the peer: the last hidden state (BERT) or the logits of the last
+    // position (Llama; candle's Llama returns only those).
+    let run = || -> Res<()> {
+        let out = model.forward_with(TransformerInput::Tokens(mk()), ForwardOptions::default())?;
+        let h = out.last_hidden;
+        let h = if model.is_causal() {
+            let [b, t, d] = h.dims();
+            let last = h.slice([0..b, t - 1..t, 0..d]);
+            let emb = model.token_embedding().ok_or("no embedding")?;
+            last.reshape([b, d]).matmul(emb.transpose())
+        } else {
+            let [b, t, d] = h.dims();
+            h.reshape([b * t, d])
+        };
+        let _ = ember_core::ops::to_host(h)?;
+        Ok(())
+    };
+    run()?;
+    let mut ms = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        run()?;
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let median = ms[ms.len() / 2];
+    println!(
+        "{}",
+        serde_json::json!({
+            "peer": "ember-flex", "dir": dir, "batch": batch, "seq": seq, "iters": iters,
+            "median_ms": median, "min_ms": ms[0], "tokens_per_s": (batch * seq) as f64 / (median / 1e3),
+            "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        })
+    );
+    Ok(())
+}
