@@ -113,7 +113,10 @@ fn write(kind: &str, dir: &Path) -> Res<()> {
                 "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": v,
                 "hidden_size": d, "num_hidden_layers": l, "num_attention_heads": 12,
                 "intermediate_size": f, "hidden_act": "gelu", "max_position_embeddings": 512,
-                "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0
+                "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+                "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+                "initializer_range": 0.02, "position_embedding_type": "absolute",
+                "use_cache": true, "classifier_dropout": null
             })
         }
         "llama-1b-4l" => {
@@ -142,6 +145,7 @@ fn write(kind: &str, dir: &Path) -> Res<()> {
                 "num_attention_heads": h, "num_key_value_heads": kv, "head_dim": hd,
                 "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
                 "tie_word_embeddings": true, "bos_token_id": 128000, "eos_token_id": 128001,
+                "attention_bias": false, "mlp_bias": false, "initializer_range": 0.02,
                 "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0,
                     "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                     "original_max_position_embeddings": 8192}

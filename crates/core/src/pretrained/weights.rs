@@ -239,6 +239,19 @@ impl Weights {
                 ));
             }
         };
+        // Drop the converted range from this process's resident set: the f32 copy is what
+        // the model keeps, so peak memory stays near one copy of the checkpoint instead of
+        // two (the pages stay in the OS page cache; a second read re-faults them).
+        #[cfg(unix)]
+        // SAFETY: a read-only, file-backed shared mapping; MADV_DONTNEED only releases
+        // resident pages, and any later access reads the same bytes back from the file.
+        unsafe {
+            let _ = file.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                file.data_start + start,
+                end - start,
+            );
+        }
         if out.len() != n {
             return Err(Error::format(
                 &file.path,
@@ -364,11 +377,17 @@ impl Weights {
 }
 
 /// Row-major `[rows, cols]` -> `[cols, rows]`.
+/// Blocked, so both sides stay in cache on the large matrices of a 1B model.
 pub(crate) fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const B: usize = 32;
     let mut out = vec![0.0f32; w.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = w[r * cols + c];
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    out[c * rows + r] = w[r * cols + c];
+                }
+            }
         }
     }
     out
@@ -396,7 +415,10 @@ impl WeightsWriter {
                 values.len()
             )));
         }
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut bytes = Vec::with_capacity(values.len() * 4);
+        for v in values {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
         self.tensors.insert(name.into(), (shape.to_vec(), bytes));
         Ok(())
     }
@@ -429,6 +451,32 @@ impl WeightsWriter {
         let tmp = path.with_extension("safetensors.tmp");
         safetensors::serialize_to_file(views, Some(meta), &tmp)
             .map_err(|e| Error::format(&tmp, format!("writing safetensors: {e}")))?;
+        // The safetensors writer creates its file owner-only; a checkpoint is meant to be
+        // shared like any file `save_pretrained` writes.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::io(&tmp, e))?;
+        }
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transpose;
+
+    #[test]
+    fn blocked_transpose_matches_the_definition() {
+        for (rows, cols) in [(1, 1), (3, 70), (65, 33), (40, 40)] {
+            let w: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let t = transpose(&w, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(t[c * rows + r], w[r * cols + c]);
+                }
+            }
+        }
     }
 }
