@@ -50,6 +50,7 @@ use burn::prelude::*;
 pub use config::HfConfig;
 pub use generate::{CausalLm, GenerateOptions, Generation, Sampling, generate};
 pub use layers::KvCache;
+pub use tokenizer::{AnyTokenizer, EncodeOptions, EncodedBatch, HfTokenizer, TextTokenizer};
 pub use weights::{Weights, WeightsWriter};
 
 use crate::error::{Error, Result};
