@@ -16,9 +16,8 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use ember_core::nn::{ForwardOptions, LanguageModel, TransformerInput};
-use ember_core::pretrained::{PretrainedLm, WeightsWriter};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use ember_core::pretrained::PretrainedLm;
+use ember_core::pretrained::random::{RandomShape, write_random_checkpoint};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -49,116 +48,9 @@ fn peak_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-struct Gen {
-    rng: ChaCha8Rng,
-    out: WeightsWriter,
-}
-
-impl Gen {
-    fn add(&mut self, name: &str, shape: &[usize], kind: &str) -> Res<()> {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = match kind {
-            "ones" => vec![1.0; n],
-            "zeros" => vec![0.0; n],
-            // Uniform with std 0.02 (as initializer_range): cheap and bounded.
-            _ => (0..n)
-                .map(|_| (self.rng.random::<f32>() - 0.5) * 0.0693)
-                .collect(),
-        };
-        self.out.add(name, shape, &v)?;
-        Ok(())
-    }
-}
-
 fn write(kind: &str, dir: &Path) -> Res<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut g = Gen {
-        rng: ChaCha8Rng::seed_from_u64(0),
-        out: WeightsWriter::new(),
-    };
-    let config = match kind {
-        "bert-base" => {
-            let (v, d, f, l) = (30522, 768, 3072, 12);
-            g.add("bert.embeddings.word_embeddings.weight", &[v, d], "w")?;
-            g.add("bert.embeddings.position_embeddings.weight", &[512, d], "w")?;
-            g.add("bert.embeddings.token_type_embeddings.weight", &[2, d], "w")?;
-            g.add("bert.embeddings.LayerNorm.weight", &[d], "ones")?;
-            g.add("bert.embeddings.LayerNorm.bias", &[d], "zeros")?;
-            for i in 0..l {
-                let p = format!("bert.encoder.layer.{i}");
-                for n in [
-                    "attention.self.query",
-                    "attention.self.key",
-                    "attention.self.value",
-                    "attention.output.dense",
-                ] {
-                    g.add(&format!("{p}.{n}.weight"), &[d, d], "w")?;
-                    g.add(&format!("{p}.{n}.bias"), &[d], "w")?;
-                }
-                for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
-                    g.add(&format!("{p}.{n}.weight"), &[d], "ones")?;
-                    g.add(&format!("{p}.{n}.bias"), &[d], "zeros")?;
-                }
-                g.add(&format!("{p}.intermediate.dense.weight"), &[f, d], "w")?;
-                g.add(&format!("{p}.intermediate.dense.bias"), &[f], "w")?;
-                g.add(&format!("{p}.output.dense.weight"), &[d, f], "w")?;
-                g.add(&format!("{p}.output.dense.bias"), &[d], "w")?;
-            }
-            g.add("cls.predictions.transform.dense.weight", &[d, d], "w")?;
-            g.add("cls.predictions.transform.dense.bias", &[d], "w")?;
-            g.add("cls.predictions.transform.LayerNorm.weight", &[d], "ones")?;
-            g.add("cls.predictions.transform.LayerNorm.bias", &[d], "zeros")?;
-            g.add("cls.predictions.bias", &[v], "zeros")?;
-            serde_json::json!({
-                "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": v,
-                "hidden_size": d, "num_hidden_layers": l, "num_attention_heads": 12,
-                "intermediate_size": f, "hidden_act": "gelu", "max_position_embeddings": 512,
-                "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0,
-                "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-                "initializer_range": 0.02, "position_embedding_type": "absolute",
-                "use_cache": true, "classifier_dropout": null
-            })
-        }
-        "llama-1b-4l" => {
-            let (v, d, f, l, h, kv, hd) = (128256, 2048, 8192, 4, 32, 8, 64);
-            g.add("model.embed_tokens.weight", &[v, d], "w")?;
-            for i in 0..l {
-                let p = format!("model.layers.{i}");
-                g.add(&format!("{p}.input_layernorm.weight"), &[d], "ones")?;
-                g.add(
-                    &format!("{p}.post_attention_layernorm.weight"),
-                    &[d],
-                    "ones",
-                )?;
-                g.add(&format!("{p}.self_attn.q_proj.weight"), &[h * hd, d], "w")?;
-                g.add(&format!("{p}.self_attn.k_proj.weight"), &[kv * hd, d], "w")?;
-                g.add(&format!("{p}.self_attn.v_proj.weight"), &[kv * hd, d], "w")?;
-                g.add(&format!("{p}.self_attn.o_proj.weight"), &[d, h * hd], "w")?;
-                g.add(&format!("{p}.mlp.gate_proj.weight"), &[f, d], "w")?;
-                g.add(&format!("{p}.mlp.up_proj.weight"), &[f, d], "w")?;
-                g.add(&format!("{p}.mlp.down_proj.weight"), &[d, f], "w")?;
-            }
-            g.add("model.norm.weight", &[d], "ones")?;
-            serde_json::json!({
-                "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": v,
-                "hidden_size": d, "intermediate_size": f, "num_hidden_layers": l,
-                "num_attention_heads": h, "num_key_value_heads": kv, "head_dim": hd,
-                "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
-                "tie_word_embeddings": true, "bos_token_id": 128000, "eos_token_id": 128001,
-                "attention_bias": false, "mlp_bias": false, "initializer_range": 0.02,
-                "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0,
-                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                    "original_max_position_embeddings": 8192}
-            })
-        }
-        other => return Err(format!("unknown shape {other:?} (bert-base, llama-1b-4l)").into()),
-    };
     let t0 = Instant::now();
-    g.out.write(dir.join("model.safetensors"))?;
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_string_pretty(&config)?,
-    )?;
+    write_random_checkpoint(RandomShape::parse(kind)?, dir, 0)?;
     let bytes = std::fs::metadata(dir.join("model.safetensors"))?.len();
     println!(
         "{}",

@@ -40,6 +40,7 @@ pub mod gpt2;
 pub mod layers;
 pub mod llama;
 pub mod neox;
+pub mod random;
 pub mod tokenizer;
 pub mod weights;
 

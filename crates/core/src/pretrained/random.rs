@@ -1,0 +1,145 @@
+//! Hugging Face checkpoints with random weights at the shapes of released models, for load
+//! and throughput measurements (and pipeline tests) without a download.
+
+use std::path::Path;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::weights::WeightsWriter;
+use crate::error::{Error, Result};
+
+/// A released model's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RandomShape {
+    /// bert-base-uncased: 12 × 768, 12 heads, MLP 3072, vocab 30,522, with the MLM head.
+    BertBase,
+    /// Llama-3.2-1B (2048 wide, 32 query / 8 key-value heads of 64, SwiGLU 8192, vocab
+    /// 128,256, tied head, llama3 RoPE scaling) cut to 4 layers.
+    Llama1b4Layers,
+}
+
+impl RandomShape {
+    /// Parse `bert-base` or `llama-1b-4l`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "bert-base" => Ok(Self::BertBase),
+            "llama-1b-4l" => Ok(Self::Llama1b4Layers),
+            other => Err(Error::InvalidInput(format!(
+                "unknown shape {other:?} (bert-base, llama-1b-4l)"
+            ))),
+        }
+    }
+}
+
+struct Gen {
+    rng: ChaCha8Rng,
+    out: WeightsWriter,
+}
+
+impl Gen {
+    fn add(&mut self, name: &str, shape: &[usize], kind: &str) -> Result<()> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = match kind {
+            "ones" => vec![1.0; n],
+            "zeros" => vec![0.0; n],
+            // Uniform with std 0.02 (as initializer_range): cheap and bounded.
+            _ => (0..n)
+                .map(|_| (self.rng.random::<f32>() - 0.5) * 0.0693)
+                .collect(),
+        };
+        self.out.add(name, shape, &v)
+    }
+}
+
+/// Write `config.json` and `model.safetensors` of `shape` with seeded random weights to `dir`,
+/// under the Hugging Face names.
+pub fn write_random_checkpoint(shape: RandomShape, dir: impl AsRef<Path>, seed: u64) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        out: WeightsWriter::new(),
+    };
+    let config = match shape {
+        RandomShape::BertBase => {
+            let (v, d, f, l) = (30522, 768, 3072, 12);
+            g.add("bert.embeddings.word_embeddings.weight", &[v, d], "w")?;
+            g.add("bert.embeddings.position_embeddings.weight", &[512, d], "w")?;
+            g.add("bert.embeddings.token_type_embeddings.weight", &[2, d], "w")?;
+            g.add("bert.embeddings.LayerNorm.weight", &[d], "ones")?;
+            g.add("bert.embeddings.LayerNorm.bias", &[d], "zeros")?;
+            for i in 0..l {
+                let p = format!("bert.encoder.layer.{i}");
+                for n in [
+                    "attention.self.query",
+                    "attention.self.key",
+                    "attention.self.value",
+                    "attention.output.dense",
+                ] {
+                    g.add(&format!("{p}.{n}.weight"), &[d, d], "w")?;
+                    g.add(&format!("{p}.{n}.bias"), &[d], "w")?;
+                }
+                for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
+                    g.add(&format!("{p}.{n}.weight"), &[d], "ones")?;
+                    g.add(&format!("{p}.{n}.bias"), &[d], "zeros")?;
+                }
+                g.add(&format!("{p}.intermediate.dense.weight"), &[f, d], "w")?;
+                g.add(&format!("{p}.intermediate.dense.bias"), &[f], "w")?;
+                g.add(&format!("{p}.output.dense.weight"), &[d, f], "w")?;
+                g.add(&format!("{p}.output.dense.bias"), &[d], "w")?;
+            }
+            g.add("cls.predictions.transform.dense.weight", &[d, d], "w")?;
+            g.add("cls.predictions.transform.dense.bias", &[d], "w")?;
+            g.add("cls.predictions.transform.LayerNorm.weight", &[d], "ones")?;
+            g.add("cls.predictions.transform.LayerNorm.bias", &[d], "zeros")?;
+            g.add("cls.predictions.bias", &[v], "zeros")?;
+            serde_json::json!({
+                "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": v,
+                "hidden_size": d, "num_hidden_layers": l, "num_attention_heads": 12,
+                "intermediate_size": f, "hidden_act": "gelu", "max_position_embeddings": 512,
+                "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+                "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+                "initializer_range": 0.02, "position_embedding_type": "absolute",
+                "use_cache": true, "classifier_dropout": null
+            })
+        }
+        RandomShape::Llama1b4Layers => {
+            let (v, d, f, l, h, kv, hd) = (128256, 2048, 8192, 4, 32, 8, 64);
+            g.add("model.embed_tokens.weight", &[v, d], "w")?;
+            for i in 0..l {
+                let p = format!("model.layers.{i}");
+                g.add(&format!("{p}.input_layernorm.weight"), &[d], "ones")?;
+                g.add(
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    &[d],
+                    "ones",
+                )?;
+                g.add(&format!("{p}.self_attn.q_proj.weight"), &[h * hd, d], "w")?;
+                g.add(&format!("{p}.self_attn.k_proj.weight"), &[kv * hd, d], "w")?;
+                g.add(&format!("{p}.self_attn.v_proj.weight"), &[kv * hd, d], "w")?;
+                g.add(&format!("{p}.self_attn.o_proj.weight"), &[d, h * hd], "w")?;
+                g.add(&format!("{p}.mlp.gate_proj.weight"), &[f, d], "w")?;
+                g.add(&format!("{p}.mlp.up_proj.weight"), &[f, d], "w")?;
+                g.add(&format!("{p}.mlp.down_proj.weight"), &[d, f], "w")?;
+            }
+            g.add("model.norm.weight", &[d], "ones")?;
+            serde_json::json!({
+                "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": v,
+                "hidden_size": d, "intermediate_size": f, "num_hidden_layers": l,
+                "num_attention_heads": h, "num_key_value_heads": kv, "head_dim": hd,
+                "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+                "tie_word_embeddings": true, "bos_token_id": 128000, "eos_token_id": 128001,
+                "attention_bias": false, "mlp_bias": false, "initializer_range": 0.02,
+                "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0,
+                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 8192}
+            })
+        }
+    };
+    g.out.write(dir.join("model.safetensors"))?;
+    let path = dir.join("config.json");
+    let text =
+        serde_json::to_string_pretty(&config).map_err(|e| Error::format(&path, e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
