@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 pub mod amx;
+pub mod checkpoint;
 pub mod dataset;
 pub mod distance;
 pub mod engine;
@@ -13,11 +14,12 @@ mod screen;
 pub mod text;
 pub mod zerospeech;
 
+pub use checkpoint::{CheckpointAbx, CheckpointAbxResult, LayerAbx};
 pub use dataset::Dataset;
 pub use distance::{Distance, dtw_normalized};
 pub use engine::{CellScore, Score, Subsample, Task, score};
 pub use npy::{NpyArray, read_npy, write_npy};
-pub use repr::{LayerReprs, Pooling, pool_checkpoints, pool_layers};
+pub use repr::{LayerReprs, Pooling, SpecialIds, hf_special_ids, pool_checkpoints, pool_layers};
 pub use text::{
     Blocks, Grams, Interval, MdKernel, ParallelEmbeddings, TextAbx, TextTask, meaning_abx,
     meaning_abx_with, text_abx,

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
 use clap::Parser;
+use ember_abx::checkpoint::{self, CheckpointAbx, layer_labels, plot_pair_heatmap};
 use ember_abx::probe::RidgeProbe;
 use ember_abx::repr::{Pooling, pool_layers};
 use ember_abx::text::{ParallelEmbeddings, text_abx};
@@ -22,6 +23,7 @@ use ember_core::train::{StepOutput, TrainConfig, Trainer};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// ABX form/meaning discrimination over training of a small multilingual MLM.
@@ -33,6 +35,48 @@ struct Cli {
     /// Code-switch rate of the monolingual streams (abx-spkver §5.1 ρ_cs).
     #[arg(long)]
     code_switch: Option<f64>,
+    /// Instead of the synthetic eval: run the text ABX tasks on every layer of your own
+    /// checkpoint, a local Hugging Face folder (config.json, model.safetensors, tokenizer.json;
+    /// BERT/RoBERTa/XLM-R/CamemBERT, GPT-2, Llama/Mistral/Qwen2, GPT-NeoX). Needs --flores and
+    /// --langs; writes report.json, report.md and plots to --out.
+    #[arg(long, value_name = "DIR", requires_all = ["flores", "langs"])]
+    model: Option<PathBuf>,
+    /// FLORES-style folder for --model: one file per language ({lang}.devtest, .dev or .txt),
+    /// line i of every file translating line i of the others.
+    #[arg(long, value_name = "DIR", requires = "model")]
+    flores: Option<PathBuf>,
+    /// Languages for --model, comma-separated file-name codes (at least two), e.g.
+    /// eng_Latn,deu_Latn,fra_Latn.
+    #[arg(long, value_delimiter = ',', requires = "model")]
+    langs: Vec<String>,
+    /// With --model: use only the first N sentences of every language (default: all).
+    #[arg(long, value_name = "N", requires = "model")]
+    max_sentences: Option<usize>,
+    /// With --model: truncate sentences to N tokens, special tokens included (default:
+    /// min(model max length, 128)).
+    #[arg(long, value_name = "N", requires = "model")]
+    max_tokens: Option<usize>,
+}
+
+/// `--model`: the text ABX tasks on a local checkpoint, through `ember_abx::checkpoint`.
+fn run_checkpoint(cli: &Cli, model: &Path) -> Result<()> {
+    let (kind, device) = cli.eval.setup()?;
+    let flores = cli.flores.clone().context("--model needs --flores")?;
+    let mut job = CheckpointAbx::new(model, flores, cli.langs.clone());
+    job.max_sentences = cli.max_sentences;
+    job.max_tokens = cli.max_tokens;
+    job.progress = true;
+    let res = job.run(&device)?;
+    for l in &res.layers {
+        eprintln!(
+            "layer {}: LD {:.3}  MD {:.3}  top-1 {:.3}",
+            l.layer, l.ld, l.md, l.md_top1
+        );
+    }
+    let header = checkpoint::report_header(kind.name()).with_seed(cli.eval.seed);
+    let path = res.write_report(header, &cli.eval.out)?;
+    eprintln!("report {}", path.display());
+    Ok(())
 }
 
 struct Plan {
@@ -159,6 +203,9 @@ fn analyse(
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(model) = &cli.model {
+        return run_checkpoint(&cli, model);
+    }
     let args = &cli.eval;
     let started = Instant::now();
     let (kind, device) = args.start("abx")?;
@@ -502,15 +549,7 @@ fn main() -> Result<()> {
     report.add_table(t);
 
     let xt: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
-    let yt: Vec<String> = (0..n_h)
-        .map(|l| {
-            if l == 0 {
-                "emb".into()
-            } else {
-                format!("L{l}")
-            }
-        })
-        .collect();
+    let yt = layer_labels(n_h);
     for (file, title, f) in [
         (
             "ld_heatmap.png",
@@ -560,19 +599,7 @@ fn main() -> Result<()> {
             at(last, plan.n_layers).md_pairs.clone(),
         ),
     ] {
-        plot::heatmap(
-            args.out.join(file),
-            &Heatmap {
-                title: title.clone(),
-                x_label: "second language (B for LD, X for MD)".into(),
-                y_label: "first language".into(),
-                x_ticks: names.clone(),
-                y_ticks: names.clone(),
-                values: mat,
-                value_range: Some((0.0, 0.5)),
-                annotate: true,
-            },
-        )?;
+        plot_pair_heatmap(args.out.join(file), &title, &names, mat)?;
         report.add_figure(Figure::new(
             title,
             file,
