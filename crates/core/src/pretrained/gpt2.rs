@@ -15,11 +15,12 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    HfActivation, KvCache, apply_edit, attention_mask, compile_edits, conv1d, embedding,
-    finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa, split_heads, tied_logits,
+    DecoderDims, DecoderStart, HfActivation, KvCache, apply_edit, attention_mask, conv1d,
+    decoder_start, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa,
+    split_heads, tied_logits,
 };
 use super::weights::Weights;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
 
 /// Shape and options of GPT-2, read from `config.json`.
@@ -157,27 +158,25 @@ impl Gpt2 {
         mut cache: Option<&mut KvCache>,
     ) -> Result<TransformerOutput> {
         let c = &self.cfg;
-        let x = match input {
-            TransformerInput::Tokens(ids) => {
-                super::layers::host_ids(&ids, c.vocab_size)?;
-                self.wte.forward(ids)
-            }
-            TransformerInput::Embeddings(x) => x,
-        };
-        let [b, t, d] = x.dims();
-        if d != c.hidden_size {
-            return Err(Error::Shape(format!(
-                "embeddings have width {d}, the model {}",
-                c.hidden_size
-            )));
-        }
-        super::layers::check_forward(&opts, b, t, c.num_layers, c.intermediate_size, true)?;
         let past = cache.as_ref().map_or(0, |k| k.len());
-        super::layers::check_positions(past, t, c.max_positions, opts.pad_mask.is_some())?;
+        let dims = DecoderDims {
+            vocab: c.vocab_size,
+            hidden: c.hidden_size,
+            layers: c.num_layers,
+            d_ff: c.intermediate_size,
+            max_positions: c.max_positions,
+        };
+        let DecoderStart {
+            x,
+            b,
+            t,
+            past,
+            edits,
+        } = decoder_start(input, &opts, &self.wte, dims, past)?;
+        let d = c.hidden_size;
         let device = x.device();
         let pos = Tensor::<1, Int>::arange(past as i64..(past + t) as i64, &device).reshape([1, t]);
         let x = x + self.wpe.forward(pos);
-        let edits = compile_edits(&opts, c.num_layers, c.intermediate_size, &device)?;
         let h = c.num_heads;
         let mask = attention_mask(opts.pad_mask.as_ref(), b, h, t, past + t, true, &device);
         let scale = 1.0 / ((d / h) as f64).sqrt();

@@ -11,7 +11,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use super::config::HfConfig;
 use super::weights::Weights;
 use crate::error::{Error, Result};
-use crate::nn::transformer::{ForwardOptions, TransformerOutput};
+use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
 
 /// A Hugging Face `hidden_act` / `activation_function`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -548,4 +548,67 @@ pub fn check_positions(
         ));
     }
     Ok(())
+}
+
+/// What every decoder's forward pass starts from, once its input is checked.
+pub struct DecoderStart {
+    /// Embedded input `[B, T, D]` (positions not yet added).
+    pub x: Tensor<3>,
+    /// Batch size.
+    pub b: usize,
+    /// New positions.
+    pub t: usize,
+    /// Cached positions before them.
+    pub past: usize,
+    /// The compiled intervention, one optional edit per layer.
+    pub edits: Vec<Option<(Tensor<1>, Tensor<1>)>>,
+}
+
+/// Sizes a decoder checks its input against.
+pub struct DecoderDims {
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Residual width.
+    pub hidden: usize,
+    /// Blocks.
+    pub layers: usize,
+    /// MLP width.
+    pub d_ff: usize,
+    /// Position limit.
+    pub max_positions: usize,
+}
+
+/// The shared prologue of the decoders: check ids against the vocabulary (then embed them)
+/// or the width of given embeddings, the options, and the positions after `past`.
+pub fn decoder_start(
+    input: TransformerInput,
+    opts: &ForwardOptions,
+    embed: &Embedding,
+    dims: DecoderDims,
+    past: usize,
+) -> Result<DecoderStart> {
+    let x = match input {
+        TransformerInput::Tokens(ids) => {
+            host_ids(&ids, dims.vocab)?;
+            embed.forward(ids)
+        }
+        TransformerInput::Embeddings(x) => x,
+    };
+    let [b, t, d] = x.dims();
+    if d != dims.hidden {
+        return Err(Error::Shape(format!(
+            "embeddings have width {d}, the model {}",
+            dims.hidden
+        )));
+    }
+    check_forward(opts, b, t, dims.layers, dims.d_ff, true)?;
+    check_positions(past, t, dims.max_positions, opts.pad_mask.is_some())?;
+    let edits = compile_edits(opts, dims.layers, dims.d_ff, &x.device())?;
+    Ok(DecoderStart {
+        x,
+        b,
+        t,
+        past,
+        edits,
+    })
 }

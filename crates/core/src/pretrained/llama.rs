@@ -16,12 +16,12 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    HfActivation, KvCache, Rope, apply_edit, attention_mask, compile_edits, embedding,
-    finish_decoder, linear, merge_heads, repeat_kv, rms_norm, run_blocks, sdpa, split_heads,
-    tied_logits,
+    DecoderDims, DecoderStart, HfActivation, KvCache, Rope, apply_edit, attention_mask,
+    decoder_start, embedding, finish_decoder, linear, merge_heads, repeat_kv, rms_norm, run_blocks,
+    sdpa, split_heads, tied_logits,
 };
 use super::weights::Weights;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
 
 /// Shape and options of a Llama-family decoder, read from `config.json`.
@@ -209,25 +209,22 @@ impl Llama {
         mut cache: Option<&mut KvCache>,
     ) -> Result<TransformerOutput> {
         let c = &self.cfg;
-        let x = match input {
-            TransformerInput::Tokens(ids) => {
-                super::layers::host_ids(&ids, c.vocab_size)?;
-                self.embed.forward(ids)
-            }
-            TransformerInput::Embeddings(x) => x,
-        };
-        let [b, t, d] = x.dims();
-        if d != c.hidden_size {
-            return Err(Error::Shape(format!(
-                "embeddings have width {d}, the model {}",
-                c.hidden_size
-            )));
-        }
-        super::layers::check_forward(&opts, b, t, c.num_layers, c.intermediate_size, true)?;
         let past = cache.as_ref().map_or(0, |k| k.len());
-        super::layers::check_positions(past, t, c.max_positions, opts.pad_mask.is_some())?;
+        let dims = DecoderDims {
+            vocab: c.vocab_size,
+            hidden: c.hidden_size,
+            layers: c.num_layers,
+            d_ff: c.intermediate_size,
+            max_positions: c.max_positions,
+        };
+        let DecoderStart {
+            x,
+            b,
+            t,
+            past,
+            edits,
+        } = decoder_start(input, &opts, &self.embed, dims, past)?;
         let device = x.device();
-        let edits = compile_edits(&opts, c.num_layers, c.intermediate_size, &device)?;
         let (cos, sin) = c.rope.tables(past, t, &device);
         let (h, kvh, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let mask = attention_mask(opts.pad_mask.as_ref(), b, h, t, past + t, true, &device);

@@ -16,11 +16,12 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    HfActivation, KvCache, Rope, apply_edit, attention_mask, compile_edits, embedding,
-    finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa, tied_logits,
+    DecoderDims, DecoderStart, HfActivation, KvCache, Rope, apply_edit, attention_mask,
+    decoder_start, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa,
+    tied_logits,
 };
 use super::weights::Weights;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
 
 /// Shape and options of a GPT-NeoX decoder, read from `config.json`.
@@ -190,25 +191,23 @@ impl NeoX {
         mut cache: Option<&mut KvCache>,
     ) -> Result<TransformerOutput> {
         let c = &self.cfg;
-        let x = match input {
-            TransformerInput::Tokens(ids) => {
-                super::layers::host_ids(&ids, c.vocab_size)?;
-                self.embed_in.forward(ids)
-            }
-            TransformerInput::Embeddings(x) => x,
-        };
-        let [b, t, d] = x.dims();
-        if d != c.hidden_size {
-            return Err(Error::Shape(format!(
-                "embeddings have width {d}, the model {}",
-                c.hidden_size
-            )));
-        }
-        super::layers::check_forward(&opts, b, t, c.num_layers, c.intermediate_size, true)?;
         let past = cache.as_ref().map_or(0, |k| k.len());
-        super::layers::check_positions(past, t, c.max_positions, opts.pad_mask.is_some())?;
+        let dims = DecoderDims {
+            vocab: c.vocab_size,
+            hidden: c.hidden_size,
+            layers: c.num_layers,
+            d_ff: c.intermediate_size,
+            max_positions: c.max_positions,
+        };
+        let DecoderStart {
+            x,
+            b,
+            t,
+            past,
+            edits,
+        } = decoder_start(input, &opts, &self.embed_in, dims, past)?;
+        let d = c.hidden_size;
         let device = x.device();
-        let edits = compile_edits(&opts, c.num_layers, c.intermediate_size, &device)?;
         let h = c.num_heads;
         let hd = d / h;
         let (cos, sin) = c.rope.tables(past, t, &device);
