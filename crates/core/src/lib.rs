@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod pretrained;
+pub mod testing;
 pub mod train;
 
 /// Eval reports (claims, tables, PNG plots, JSON, markdown): the `ember-report` crate.
