@@ -22,7 +22,10 @@ metrics.json schema
                     "eer_threshold": f32, threshold of the first roc point (high -> low,
                                      drop_intermediate=False) with FNR <= FPR,
                     "min_dcf": [{"p_target", "c_miss", "c_fa", "min_dcf" (normalised),
-                                 "threshold": f32 or null for reject-all (+inf)}]}],
+                                 "threshold": f32 or null for reject-all (+inf)}],
+                    "eer_nearest": max(fpr[i], fnr[i]) at i = nanargmin(|fnr - fpr|) on
+                                   roc_curve (drop_intermediate=True; voxceleb_trainer),
+                    "eer_nearest_threshold": thresholds[i], null for +inf}],
   "recall_at_k": [{"name", "n_rows", "n_cols", "sim": [f32] row-major, "targets": [int],
                    "k", "expected"}]   hit iff #{j: sim[i,j] > sim[i,t_i]} < k,
   "recall_diagonal": [{"name", "n", "sim": [f32], "k", "row_to_col", "col_to_row"}],
@@ -164,6 +167,15 @@ def min_dcf_reference(scores, labels, p_target, c_miss, c_fa):
     return float(cost[k] / c_def), threshold
 
 
+def eer_nearest_roc_point(scores, labels):
+    """voxceleb_trainer's tuneThresholdfromScore: the roc_curve point nearest FNR = FPR."""
+    fpr, tpr, thresholds = roc_curve(labels, scores, pos_label=1)
+    fnr = 1 - tpr
+    i = np.nanargmin(np.absolute(fnr - fpr))
+    thr = float(thresholds[i])
+    return float(max(fpr[i], fnr[i])), (None if np.isinf(thr) else thr)
+
+
 def verification_cases():
     sets = []
     n = 3000
@@ -173,6 +185,13 @@ def verification_cases():
     sets.append(("ties_round1", np.round(s, 1).astype(np.float32), labels))
     sets.extend((name, s, l) for name, s, l in score_sets()
                 if name in ("all_tied", "rare_positives", "perfect", "inverted"))
+    # Few targets, where the EER conventions differ by up to a ROC step (1/9). Its own
+    # generator, so the shared stream (and every other fixture) is unchanged.
+    few = np.random.default_rng(20)
+    lab = np.zeros(90, bool)
+    lab[:9] = True
+    sets.append(("nine_targets", (few.standard_normal(90) + 1.5 * lab).astype(np.float32), lab))
+    sets.append(("nine_targets_ties", np.round(sets[-1][1], 0).astype(np.float32), lab))
     cases = []
     for name, s, l in sets:
         eer = eer_reference(s, l)
@@ -185,8 +204,10 @@ def verification_cases():
                          "threshold": t})
         v, t = min_dcf_reference(s, l, 0.05, 10.0, 1.0)
         dcfs.append({"p_target": 0.05, "c_miss": 10.0, "c_fa": 1.0, "min_dcf": v, "threshold": t})
+        near, near_thr = eer_nearest_roc_point(s, l)
         cases.append({"name": name, "scores": f32list(s), "labels": [bool(v) for v in l],
-                      "eer": float(eer), "eer_threshold": eer_thr, "min_dcf": dcfs})
+                      "eer": float(eer), "eer_threshold": eer_thr, "min_dcf": dcfs,
+                      "eer_nearest": near, "eer_nearest_threshold": near_thr})
     return cases
 
 

@@ -108,12 +108,19 @@ pub fn sequence_logprobs(
             "sequence_logprobs needs a causal model".into(),
         ));
     }
+    let vocab = crate::nn::LanguageModel::vocab_size(model);
     for (i, (s, &f)) in seqs.iter().zip(score_from).enumerate() {
         if s.len() < 2 || s.len() > model.max_len() + 1 || f == 0 || f >= s.len() {
             return Err(Error::InvalidInput(format!(
                 "sequence_logprobs: sequence {i} has {} tokens and scores from {f}; need 2..={} tokens and 1 <= start < len",
                 s.len(),
                 model.max_len() + 1
+            )));
+        }
+        // Inputs are checked by the model; the last token is only a target, so check all here.
+        if let Some(&bad) = s.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::InvalidInput(format!(
+                "sequence_logprobs: sequence {i} has token id {bad} outside 0..{vocab}"
             )));
         }
     }

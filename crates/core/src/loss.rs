@@ -11,7 +11,7 @@
 //! | [`bradley_terry`] | reward models, DPO | `−mean log σ(β (r_c − r_r))` |
 
 use crate::error::{Error, Result};
-use crate::ops::l2_normalize;
+use crate::ops::{check_ids, l2_normalize};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
@@ -29,10 +29,11 @@ fn nll_rows(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 
 /// Mean cross-entropy of `logits: [N, C]` against class ids `targets: [N]`.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Result<Tensor<1>> {
-    let [n, _] = logits.dims();
+    let [n, c] = logits.dims();
     if targets.dims() != [n] {
         return Err(shape_err("targets", targets.dims(), [n]));
     }
+    check_ids(&targets, c, "target class")?;
     Ok(nll_rows(logits, targets).mean())
 }
 
@@ -46,13 +47,14 @@ pub fn masked_cross_entropy(
     targets: Tensor<1, Int>,
     mask: Tensor<1>,
 ) -> Result<Tensor<1>> {
-    let [n, _] = logits.dims();
+    let [n, c] = logits.dims();
     if targets.dims() != [n] {
         return Err(shape_err("targets", targets.dims(), [n]));
     }
     if mask.dims() != [n] {
         return Err(shape_err("mask", mask.dims(), [n]));
     }
+    check_ids(&targets, c, "target id")?;
     let nll = nll_rows(logits, targets);
     let denom = mask.clone().sum().clamp_min(1.0);
     Ok((nll * mask).sum() / denom)
@@ -152,10 +154,11 @@ pub fn weighted_pairwise_sigmoid(
 }
 
 fn margin_checks(cos: &Tensor<2>, labels: &Tensor<1, Int>) -> Result<usize> {
-    let [n, _] = cos.dims();
+    let [n, c] = cos.dims();
     if labels.dims() != [n] {
         return Err(shape_err("labels", labels.dims(), [n]));
     }
+    check_ids(labels, c, "class label")?;
     Ok(n)
 }
 

@@ -54,3 +54,28 @@ pub fn to_host<const D: usize>(t: Tensor<D>) -> crate::Result<Vec<f32>> {
         .try_into_vec_as::<f32>()
         .map_err(|e| crate::Error::Backend(format!("reading a tensor back to the host: {e:?}")))
 }
+
+/// Checks that every id in `ids` indexes a table of `n` rows (`0 <= id < n`).
+///
+/// Backends panic (CPU) or read out of bounds silently (GPU) on an id outside the table, so
+/// every public entry that gathers by user-supplied ids or class labels calls this first. One
+/// read-back of the minimum and maximum, computed on the device.
+pub fn check_ids<const D: usize>(ids: &Tensor<D, Int>, n: usize, what: &str) -> crate::Result<()> {
+    if ids.shape().num_elements() == 0 {
+        return Ok(());
+    }
+    let flat = ids.clone().flatten::<1>(0, D - 1);
+    let range = Tensor::cat(vec![flat.clone().min(), flat.max()], 0);
+    let v = range
+        .into_data()
+        .try_into_vec_as::<i64>()
+        .map_err(|e| crate::Error::Backend(format!("reading {what} back to the host: {e:?}")))?;
+    let (lo, hi) = (v[0], v[1]);
+    if lo < 0 || hi as u64 >= n as u64 {
+        let bad = if lo < 0 { lo } else { hi };
+        return Err(crate::Error::InvalidInput(format!(
+            "{what} {bad} outside 0..{n}"
+        )));
+    }
+    Ok(())
+}

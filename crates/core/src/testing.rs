@@ -26,10 +26,12 @@ pub struct Mutant {
 
 /// Seeded generator of inputs derived from valid `seeds`.
 ///
-/// The stream starts with the fixed edge cases (empty input, every prefix length of the first
-/// 64 bytes and a few longer truncations of each seed), then random byte strings, then random
-/// mutations of the seeds: byte flips, bytes set to boundary values (0, 0x7f, 0x80, 0xff),
-/// insertions, deletions, duplicated and swapped chunks, and splices of two seeds.
+/// The stream starts with the fixed edge cases (empty input, each seed cut to 1–8, 12, 16, 24,
+/// 32, 48 and 64 bytes and to a quarter, half, three quarters and all but one byte, and each
+/// seed with trailing bytes), then random byte strings, then random
+/// mutations of the seeds: bit flips, bytes set to boundary values (0, 0x7f, 0x80, 0xff),
+/// insertions, deletions, duplicated and swapped bytes, length-like fields made huge, splices
+/// of two seeds, and digits or letters replaced (which keeps text formats well-formed).
 pub struct Mutator {
     seeds: Vec<Vec<u8>>,
     rng: ChaCha8Rng,
@@ -46,8 +48,14 @@ impl Mutator {
         );
         let mut fixed = vec![("empty".to_string(), Vec::new())];
         for (k, s) in seeds.iter().enumerate() {
-            for cut in (1..s.len().min(64)).chain([s.len() / 2, s.len() * 3 / 4, s.len() - 1]) {
-                if cut < s.len() {
+            let (n, mut cuts) = (
+                s.len(),
+                vec![1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48, 64],
+            );
+            cuts.extend([n / 4, n / 2, n * 3 / 4, n - 1]);
+            cuts.dedup();
+            for cut in cuts {
+                if cut > 0 && cut < n {
                     fixed.push((
                         format!("seed {k} truncated to {cut} bytes"),
                         s[..cut].to_vec(),
@@ -99,7 +107,7 @@ impl Mutator {
         }
         let len = bytes.len();
         let at = self.rng.random_range(0..len);
-        match self.rng.random_range(0..8u32) {
+        match self.rng.random_range(0..10u32) {
             0 => {
                 let bit = self.rng.random_range(0..8u32);
                 bytes[at] ^= 1 << bit;
@@ -143,7 +151,7 @@ impl Mutator {
                 bytes.swap(at, b);
                 format!("bytes {at} and {b} swapped")
             }
-            _ => {
+            7 => {
                 let k = self.rng.random_range(0..self.seeds.len());
                 let other = &self.seeds[k];
                 let from = self.rng.random_range(0..other.len());
@@ -151,6 +159,27 @@ impl Mutator {
                 bytes.truncate(at);
                 bytes.extend_from_slice(&tail);
                 format!("cut at {at}, spliced with seed {k} from {from}")
+            }
+            // Text-preserving edits: a digit or a letter replaced by another, which mostly
+            // keeps JSON and CSV well-formed, so the reader's semantic checks are exercised.
+            mode => {
+                let (class, alphabet): (fn(&u8) -> bool, &[u8]) = if mode == 8 {
+                    (u8::is_ascii_digit, b"0123456789")
+                } else {
+                    (
+                        u8::is_ascii_alphabetic,
+                        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                    )
+                };
+                let spots: Vec<usize> = (0..len).filter(|&i| class(&bytes[i])).collect();
+                if spots.is_empty() {
+                    bytes[at] ^= 0x20;
+                    return format!("byte {at} case-flipped");
+                }
+                let at = spots[self.rng.random_range(0..spots.len())];
+                let v = alphabet[self.rng.random_range(0..alphabet.len())];
+                bytes[at] = v;
+                format!("byte {at} set to {:?}", v as char)
             }
         }
     }
@@ -236,6 +265,7 @@ mod tests {
         let mut b = Mutator::new(vec![b"hello world".to_vec()], 7);
         let first = a.next_mutant();
         assert!(first.bytes.is_empty());
+        assert_eq!(b.next_mutant().bytes, first.bytes);
         for _ in 0..200 {
             assert_eq!(a.next_mutant().bytes, b.next_mutant().bytes);
         }

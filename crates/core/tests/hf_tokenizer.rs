@@ -12,6 +12,7 @@ use ember_core::data::tokenizer::{Tokenizer, TokenizerConfig};
 use ember_core::pretrained::tokenizer::{
     AnyTokenizer, EncodeOptions, EncodedBatch, HfTokenizer, TextTokenizer,
 };
+use ember_core::testing::Mutator;
 use serde_json::Value;
 
 const KINDS: [&str; 3] = ["bpe_bytelevel", "wordpiece", "unigram_metaspace"];
@@ -513,11 +514,10 @@ fn bad_files_are_errors_naming_the_file() {
     assert!(e.to_string().contains("SentencePiece"), "{e}");
 
     let original = fs::read(fixture("wordpiece")).unwrap();
-    let mut random = vec![0u8; 512];
-    let mut rng = SplitMix64(7);
-    for b in &mut random {
-        *b = rng.next() as u8;
-    }
+    // Fixed pseudo-random bytes (a multiplicative hash of the index).
+    let random: Vec<u8> = (0u32..512)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty.json", vec![]),
         ("truncated.json", original[..original.len() / 2].to_vec()),
@@ -596,71 +596,20 @@ fn upstream_panics_become_errors() {
     assert!(e.to_string().contains("panicked"), "{e}");
 }
 
-/// Small deterministic generator (SplitMix64), so the mutations are reproducible.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// One of: truncated, bits flipped, both, digits changed, letters changed (the last two
-/// mostly keep the JSON valid, so the tokenizer is built from inconsistent parts).
-fn mutate(original: &[u8], rng: &mut SplitMix64) -> Vec<u8> {
-    let mut bytes = original.to_vec();
-    let n_edits = 1 + rng.below(8);
-    match rng.below(5) {
-        mode @ 0..=2 => {
-            if mode != 1 {
-                let cut = rng.below(bytes.len() + 1);
-                bytes.truncate(cut);
-            }
-            if mode != 0 && !bytes.is_empty() {
-                for _ in 0..n_edits {
-                    let at = rng.below(bytes.len());
-                    bytes[at] ^= 1 << rng.below(8);
-                }
-            }
-        }
-        mode => {
-            let (class, alphabet): (fn(&u8) -> bool, &[u8]) = if mode == 3 {
-                (u8::is_ascii_digit, b"0123456789")
-            } else {
-                (
-                    u8::is_ascii_alphabetic,
-                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                )
-            };
-            let spots: Vec<usize> = (0..bytes.len()).filter(|&i| class(&bytes[i])).collect();
-            for _ in 0..n_edits {
-                let at = spots[rng.below(spots.len())];
-                bytes[at] = alphabet[rng.below(alphabet.len())];
-            }
-        }
-    }
-    bytes
-}
-
 /// Mutated fixtures (truncated, bytes flipped, both, digits or letters changed) load or fail with an error that names
 /// the file, and whatever loads encodes and decodes without panicking.
 #[test]
 fn mutated_fixtures_never_panic() {
     let exp = Expected::load();
     let d = tmpdir("fuzz");
-    let mut rng = SplitMix64(0x5eed);
+    let seeds = KINDS
+        .iter()
+        .map(|k| fs::read(fixture(k)).unwrap())
+        .collect();
+    let mut mutator = Mutator::new(seeds, 0x5eed);
     let (mut ok, mut err) = (0, 0);
     for i in 0..210 {
-        let kind = KINDS[i % KINDS.len()];
-        let bytes = mutate(&fs::read(fixture(kind)).unwrap(), &mut rng);
+        let bytes = mutator.next_mutant().bytes;
         let p = d.join(format!("mutant-{i}.json"));
         fs::write(&p, &bytes).unwrap();
         match HfTokenizer::from_file(&p) {

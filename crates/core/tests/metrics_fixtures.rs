@@ -67,6 +67,8 @@ struct VerificationCase {
     eer: f64,
     eer_threshold: f32,
     min_dcf: Vec<DcfCase>,
+    eer_nearest: f64,
+    eer_nearest_threshold: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +172,27 @@ fn batched_ap_and_auroc_match_sklearn_per_unit() {
             assert_eq!(auc[u], roc_auc(row, &c.labels).unwrap());
         }
     }
+}
+
+#[test]
+fn eer_nearest_roc_point_matches_voxceleb_trainer() {
+    let mut max_gap = 0.0f64;
+    for c in fixtures().verification {
+        let e = eer_with(&c.scores, &c.labels, EerConvention::NearestRocPoint).unwrap();
+        // Same f64 operations as NumPy on the same counts: exact.
+        assert_eq!(e.eer, c.eer_nearest, "{} nearest-point EER", c.name);
+        assert_eq!(
+            e.threshold,
+            c.eer_nearest_threshold.unwrap_or(f32::INFINITY),
+            "{} nearest-point threshold",
+            c.name
+        );
+        let interp = eer_with(&c.scores, &c.labels, EerConvention::Interpolated).unwrap();
+        assert_eq!(interp, eer(&c.scores, &c.labels).unwrap());
+        max_gap = max_gap.max((interp.eer - e.eer).abs());
+    }
+    // The few-target cases make the two conventions visibly different.
+    assert!(max_gap > 0.01, "conventions never differed: {max_gap}");
 }
 
 #[test]

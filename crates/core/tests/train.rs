@@ -221,3 +221,130 @@ fn training_reduces_loss() {
         summary.final_loss
     );
 }
+
+/// A finished 5-step run with its checkpoint; returns the run directory and the checkpoint.
+fn checkpointed_run(name: &str, device: &Device) -> (PathBuf, PathBuf) {
+    let dir = tmpdir(name);
+    let mut t = Trainer::new(model(device), cfg(5), device)
+        .with_dir(&dir)
+        .unwrap();
+    t.run(|m, rng, _| lm_step(m, rng, device)).unwrap();
+    let ckpt = latest_checkpoint(&dir).unwrap().unwrap();
+    (dir, ckpt)
+}
+
+/// Resumes a fresh trainer from `dir`; on error, checks that the trainer is unchanged.
+fn resume_fails(dir: &std::path::Path, device: &Device) -> String {
+    let mut t = Trainer::new(model(device), cfg(5), device)
+        .with_dir(dir)
+        .unwrap();
+    let before = weights(t.model());
+    let err = t.resume().map(|s| format!("resumed at step {s}"));
+    let err = match err {
+        Ok(s) => panic!("resume succeeded on a damaged checkpoint: {s}"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(t.step(), 0, "a failed resume changed the step");
+    assert_eq!(
+        weights(t.model()),
+        before,
+        "a failed resume changed the model"
+    );
+    err
+}
+
+#[test]
+fn every_single_byte_corruption_or_a_swap_is_detected_and_changes_nothing() {
+    let _guard = rng_lock();
+    let device = Device::flex().autodiff();
+    let (dir, ckpt) = checkpointed_run("bytes", &device);
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5);
+    let mut tried = 0;
+    for name in ["model.bpk", "optim.bpk"] {
+        let path = ckpt.join(name);
+        let good = std::fs::read(&path).unwrap();
+        // The header, the tail, and random positions in between.
+        let mut positions: Vec<usize> = (0..64).chain(good.len() - 64..good.len()).collect();
+        positions.extend((0..120).map(|_| rng.random_range(0..good.len())));
+        for at in positions {
+            let mut bad = good.clone();
+            bad[at] ^= rng.random_range(1..=255u8);
+            std::fs::write(&path, &bad).unwrap();
+            let err = resume_fails(&dir, &device);
+            assert!(err.contains(name), "byte {at} of {name}: {err}");
+            tried += 1;
+        }
+        std::fs::write(&path, &good).unwrap();
+    }
+    // The two files swapped.
+    let (m, o) = (ckpt.join("model.bpk"), ckpt.join("optim.bpk"));
+    let (mb, ob) = (std::fs::read(&m).unwrap(), std::fs::read(&o).unwrap());
+    std::fs::write(&m, &ob).unwrap();
+    std::fs::write(&o, &mb).unwrap();
+    let err = resume_fails(&dir, &device);
+    assert!(err.contains("damaged or replaced"), "{err}");
+    std::fs::write(&m, &mb).unwrap();
+    std::fs::write(&o, &ob).unwrap();
+    assert_eq!(tried, 2 * (128 + 120));
+    // Restored, it resumes.
+    let mut t = Trainer::new(model(&device), cfg(5), &device)
+        .with_dir(&dir)
+        .unwrap();
+    assert_eq!(t.resume().unwrap(), 5);
+}
+
+#[test]
+fn damaged_state_is_detected_before_anything_is_loaded() {
+    let _guard = rng_lock();
+    let device = Device::flex().autodiff();
+    let (dir, ckpt) = checkpointed_run("state", &device);
+    let path = ckpt.join("state.json");
+    let good = std::fs::read_to_string(&path).unwrap();
+
+    // A different step with the file still valid JSON: caught by the state's checksum.
+    let edited = good.replacen("\"step\": 5", "\"step\": 4", 1);
+    assert_ne!(edited, good);
+    std::fs::write(&path, &edited).unwrap();
+    let err = resume_fails(&dir, &device);
+    assert!(err.contains("checksum mismatch"), "{err}");
+
+    // Non-ASCII characters in the RNG seed used to panic on byte slicing.
+    let v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let mut state: ember_core::train::CheckpointState = serde_json::from_value(v).unwrap();
+    state.rng_seed = "é".repeat(32);
+    let err = state.rng().unwrap_err().to_string();
+    assert!(err.contains("64 hex digits"), "{err}");
+
+    // A format-1 checkpoint (no digests) is refused with a version error.
+    std::fs::write(&path, good.replacen("\"format\": 2", "\"format\": 1", 1)).unwrap();
+    let err = resume_fails(&dir, &device);
+    assert!(err.contains("checkpoint format 1"), "{err}");
+    std::fs::write(&path, &good).unwrap();
+}
+
+#[test]
+fn latest_may_not_leave_the_run_directory() {
+    let _guard = rng_lock();
+    let device = Device::flex().autodiff();
+    let (dir, _ckpt) = checkpointed_run("escape", &device);
+    // A real checkpoint directory outside the run directory, reachable through `..`.
+    let (other, _) = checkpointed_run("escape-other", &device);
+    let outside = format!(
+        "../{}/ckpt-00000005",
+        other.file_name().unwrap().to_str().unwrap()
+    );
+    assert!(dir.join(&outside).is_dir());
+    for pointer in [
+        outside.as_str(),
+        "ckpt-00000005/../ckpt-00000005",
+        "/tmp",
+        "ckpt-",
+    ] {
+        std::fs::write(dir.join("LATEST"), pointer).unwrap();
+        let err = latest_checkpoint(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("not a checkpoint directory"),
+            "{pointer}: {err}"
+        );
+    }
+}

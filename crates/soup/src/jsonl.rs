@@ -31,13 +31,21 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Document>> {
         if line.trim().is_empty() {
             continue;
         }
-        let doc: Document = serde_json::from_str(&line).map_err(|e| Error::Format {
+        let bad = |what: String| Error::Format {
             path: path.to_path_buf(),
             msg: format!(
-                "line {}: not a {{\"text\", \"domain\"?}} object: {e}",
+                "line {}: not a {{\"text\", \"domain\"?}} object: {what}",
                 i + 1
             ),
-        })?;
+        };
+        // Parsed as a value first: serde would otherwise accept a JSON array `["text"]` as
+        // the struct's sequence form.
+        let value: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        if !value.is_object() {
+            return Err(bad(format!("found a JSON {}", json_kind(&value))));
+        }
+        let doc: Document = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         docs.push(doc);
     }
     if docs.is_empty() {
@@ -47,6 +55,17 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Document>> {
         });
     }
     Ok(docs)
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
 }
 
 /// Write documents as JSONL (through a temporary file renamed into place).

@@ -55,3 +55,25 @@ fn corrupt_files_are_errors_naming_the_line() {
     );
     assert!(read_jsonl(d.join("missing.jsonl")).is_err());
 }
+
+#[test]
+fn a_json_array_line_is_not_a_document() {
+    // serde accepts a struct's sequence form; the reader must not.
+    let p = dir().join("array.jsonl");
+    std::fs::write(
+        &p,
+        "{\"text\": \"ok\"}\n[\"text as an array\", \"domain\"]\n",
+    )
+    .unwrap();
+    let err = read_jsonl(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2") && err.contains("found a JSON array"),
+        "{err}"
+    );
+    std::fs::write(&p, "\"just a string\"\n").unwrap();
+    let err = read_jsonl(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("line 1") && err.contains("found a JSON string"),
+        "{err}"
+    );
+}

@@ -56,6 +56,40 @@ pub struct TokenizerConfig {
     pub lang_tags: Vec<String>,
 }
 
+impl TokenizerConfig {
+    /// Checks the settings `fit` relies on. Also applied to a loaded file, so a file can only
+    /// hold a configuration that `fit` would accept.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.subword_fraction.is_finite() && (0.0..=1.0).contains(&self.subword_fraction),
+            "tokenizer: subword_fraction must be in [0, 1], got {}",
+            self.subword_fraction
+        );
+        ensure!(
+            self.max_piece_len >= 2,
+            "tokenizer: max_piece_len must be >= 2"
+        );
+        for t in &self.lang_tags {
+            ensure!(
+                !t.is_empty() && !t.chars().any(char::is_whitespace),
+                "tokenizer: language tag {t:?} is empty or contains whitespace"
+            );
+        }
+        let distinct: HashSet<&String> = self.lang_tags.iter().collect();
+        ensure!(
+            distinct.len() == self.lang_tags.len(),
+            "tokenizer: duplicate language tags"
+        );
+        let n_special = SPECIALS.len() + self.lang_tags.len();
+        ensure!(
+            self.max_vocab >= n_special,
+            "tokenizer: max_vocab {} is smaller than the {n_special} special and tag tokens",
+            self.max_vocab
+        );
+        Ok(())
+    }
+}
+
 impl Default for TokenizerConfig {
     fn default() -> Self {
         TokenizerConfig {
@@ -136,33 +170,9 @@ impl Tokenizer {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        ensure!(
-            config.subword_fraction.is_finite() && (0.0..=1.0).contains(&config.subword_fraction),
-            "tokenizer: subword_fraction must be in [0, 1], got {}",
-            config.subword_fraction
-        );
-        ensure!(
-            config.max_piece_len >= 2,
-            "tokenizer: max_piece_len must be >= 2"
-        );
+        config.validate()?;
         let mut vocab: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).collect();
-        for t in &config.lang_tags {
-            ensure!(
-                !t.is_empty() && !t.chars().any(char::is_whitespace),
-                "tokenizer: language tag {t:?} is empty or contains whitespace"
-            );
-            vocab.push(tag_token(t));
-        }
-        let n_special = vocab.len();
-        ensure!(
-            vocab.iter().collect::<HashSet<_>>().len() == n_special,
-            "tokenizer: duplicate language tags"
-        );
-        ensure!(
-            config.max_vocab >= n_special,
-            "tokenizer: max_vocab {} is smaller than the {n_special} special and tag tokens",
-            config.max_vocab
-        );
+        vocab.extend(config.lang_tags.iter().map(|t| tag_token(t)));
 
         let mut words: HashMap<String, usize> = HashMap::new();
         for t in texts {
@@ -247,7 +257,17 @@ impl Tokenizer {
 
     fn from_vocab(config: TokenizerConfig, vocab: Vec<String>, path: &Path) -> Result<Tokenizer> {
         let bad = |msg: String| Error::format(path, msg);
+        config
+            .validate()
+            .map_err(|e| bad(format!("invalid config: {e}")))?;
         let n_special = SPECIALS.len() + config.lang_tags.len();
+        if vocab.len() > config.max_vocab {
+            return Err(bad(format!(
+                "vocabulary has {} tokens, more than its max_vocab {}",
+                vocab.len(),
+                config.max_vocab
+            )));
+        }
         if vocab.len() < n_special {
             return Err(bad(format!(
                 "vocabulary has {} tokens, fewer than the {n_special} specials and tags",

@@ -28,7 +28,8 @@ pub use correlation::{pearson, rankdata, spearman};
 pub use ranking::{average_precision, average_precision_batch, roc_auc, roc_auc_batch};
 pub use retrieval::{RecallPair, recall_at_k, recall_at_k_diagonal};
 pub use verification::{
-    DcfParams, Eer, MinDcf, VerificationMetrics, eer, min_dcf, verification_metrics,
+    DcfParams, Eer, EerConvention, MinDcf, VerificationMetrics, eer, eer_with, min_dcf,
+    verification_metrics,
 };
 
 use crate::error::{Error, Result};

@@ -9,13 +9,31 @@ use super::check_same_len;
 use super::sweep::{ClassCounts, class_counts, for_each_threshold, sorted_keys};
 use crate::error::{Result, ensure};
 
+/// How the EER is read off the ROC curve. The two differ by up to one ROC step: three points
+/// of EER with nine target trials, negligible with thousands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EerConvention {
+    /// The exact crossing of the ROC polyline with FNR = FPR (see [`eer`]); the value of the
+    /// `brentq` + `interp1d` recipe. ember's default: it does not depend on how finely the
+    /// curve is sampled.
+    #[default]
+    Interpolated,
+    /// The ROC point nearest the crossing, as `voxceleb_trainer`'s `tuneThresholdfromScore`
+    /// computes it: `fpr, tpr, thr = sklearn.metrics.roc_curve(labels, scores)` (with its
+    /// default `drop_intermediate=True`), `i = nanargmin(|fnr − fpr|)` (first on ties),
+    /// EER = `max(fpr[i], fnr[i])`, threshold `thr[i]`.
+    NearestRocPoint,
+}
+
 /// Equal error rate.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Eer {
     /// The rate (in `[0, 1]`) where false-accept and false-reject rates are equal.
     pub eer: f64,
-    /// The score threshold of the first ROC point (from high to low thresholds) at which the
-    /// false-reject rate is `<=` the false-accept rate: the upper end of the bracketing segment.
+    /// [`EerConvention::Interpolated`]: the score threshold of the first ROC point (from high
+    /// to low thresholds) at which the false-reject rate is `<=` the false-accept rate, the
+    /// upper end of the bracketing segment. [`EerConvention::NearestRocPoint`]: the threshold
+    /// of the chosen point (`f32::INFINITY` for the reject-all point, as sklearn's `inf`).
     pub threshold: f32,
 }
 
@@ -74,6 +92,64 @@ pub struct VerificationMetrics {
 /// Errors: empty input, length mismatch, a NaN/inf score, or a single class.
 pub fn eer(scores: &[f32], labels: &[bool]) -> Result<Eer> {
     Ok(verification_metrics(scores, labels, &[])?.eer)
+}
+
+/// [`eer`] under an explicit [`EerConvention`]. Errors as [`eer`].
+pub fn eer_with(scores: &[f32], labels: &[bool], convention: EerConvention) -> Result<Eer> {
+    match convention {
+        EerConvention::Interpolated => eer(scores, labels),
+        EerConvention::NearestRocPoint => {
+            const M: &str = "verification";
+            check_same_len("verification: scores vs labels", scores.len(), labels.len())?;
+            let counts = class_counts(M, labels)?;
+            let keys = sorted_keys(M, scores, labels)?;
+            Ok(nearest_roc_point(&keys, counts))
+        }
+    }
+}
+
+/// The EER at the ROC point nearest FNR = FPR, computed as scikit-learn and NumPy do: the
+/// points are `roc_curve`'s (intermediate points of equal steps dropped, `(0, 0)` prepended),
+/// rates are `count / total` in f64, and the first minimum of `|fnr − fpr|` wins.
+fn nearest_roc_point(keys: &[u64], c: ClassCounts) -> Eer {
+    // Cumulative (threshold, tp, fp) at every distinct threshold, high to low.
+    let mut steps: Vec<(f32, u64, u64)> = Vec::new();
+    let (mut tp, mut fp) = (0u64, 0u64);
+    for_each_threshold(keys, |thr, dpos, dneg| {
+        tp += dpos;
+        fp += dneg;
+        steps.push((thr, tp, fp));
+    });
+    // sklearn's drop_intermediate: keep the ends and every point where the second difference
+    // of fps or tps is non-zero.
+    let n = steps.len();
+    let kept = (0..n).filter(|&i| {
+        if i == 0 || i + 1 == n {
+            return true;
+        }
+        let d2 = |f: fn(&(f32, u64, u64)) -> u64| {
+            f(&steps[i + 1]) as i128 - 2 * f(&steps[i]) as i128 + f(&steps[i - 1]) as i128
+        };
+        d2(|s| s.2) != 0 || d2(|s| s.1) != 0
+    });
+    let (np, nn) = (c.pos as f64, c.neg as f64);
+    let point = |thr: f32, tp: u64, fp: u64| {
+        let fpr = fp as f64 / nn;
+        let fnr = 1.0 - tp as f64 / np;
+        ((fnr - fpr).abs(), fpr.max(fnr), thr)
+    };
+    let mut best = point(f32::INFINITY, 0, 0);
+    for i in kept {
+        let (thr, tp, fp) = steps[i];
+        let p = point(thr, tp, fp);
+        if p.0 < best.0 {
+            best = p;
+        }
+    }
+    Eer {
+        eer: best.1,
+        threshold: best.2,
+    }
 }
 
 /// Normalised minDCF as in NIST SRE, Kaldi's `compute_min_dcf.py` and SpeechBrain:

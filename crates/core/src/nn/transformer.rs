@@ -394,6 +394,7 @@ impl Transformer {
                     )
                 })?;
                 self.check_len(ids.dims()[1])?;
+                crate::ops::check_ids(&ids, tok.weight.dims()[0], "token id")?;
                 tok.forward(ids)
             }
             TransformerInput::Embeddings(x) => {

@@ -209,13 +209,15 @@ impl<M: Module> Trainer<M> {
         let Some(ckpt) = latest_checkpoint(dir)? else {
             return Ok(0);
         };
-        let (model, optim, state) =
-            checkpoint::load(&ckpt, self.model.clone(), self.optim.clone(), &self.cfg)?;
+        // Everything is verified and decoded first; the trainer changes only once nothing can
+        // fail any more, so a failed resume leaves it as it was.
+        let (model, optim, state, rng) =
+            checkpoint::load(&ckpt, self.model.clone(), self.optim.clone())?;
+        checkpoint::truncate_log(&dir.join("metrics.jsonl"), state.step)?;
         self.model = model;
         self.optim = optim;
         self.step = state.step;
-        self.rng = state.rng()?;
-        checkpoint::truncate_log(&dir.join("metrics.jsonl"), self.step)?;
+        self.rng = rng;
         Ok(self.step)
     }
 
