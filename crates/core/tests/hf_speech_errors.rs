@@ -22,7 +22,7 @@ fn variant(
     arch: &str,
     tag: &str,
     config: impl FnOnce(&mut serde_json::Value),
-    mut edit: impl FnMut(&str, Vec<usize>, Vec<f32>) -> Option<(Vec<usize>, Vec<f32>)>,
+    mut edit: impl FnMut(&str, Vec<usize>, Vec<f32>) -> Kept,
 ) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hf-speech-{arch}-{tag}"));
     let _ = fs::remove_dir_all(&d);
@@ -44,13 +44,14 @@ fn variant(
     d
 }
 
-fn same(_: &str, s: Vec<usize>, v: Vec<f32>) -> Option<(Vec<usize>, Vec<f32>)> {
+/// A tensor as kept: `(shape, values)`.
+type Kept = Option<(Vec<usize>, Vec<f32>)>;
+
+fn same(_: &str, s: Vec<usize>, v: Vec<f32>) -> Kept {
     Some((s, v))
 }
 
-fn without(
-    name: &'static str,
-) -> impl FnMut(&str, Vec<usize>, Vec<f32>) -> Option<(Vec<usize>, Vec<f32>)> {
+fn without(name: &'static str) -> impl FnMut(&str, Vec<usize>, Vec<f32>) -> Kept {
     move |n, s, v| (n != name).then_some((s, v))
 }
 

@@ -8,7 +8,6 @@
 //! transformers' `output_hidden_states=True` does, for SUPERB-style weighted sums.
 //!
 //! ```no_run
-//! use burn::prelude::*;
 //! use ember_core::pretrained::speech::{SpeechEncoder, waveform_batch};
 //! # fn main() -> ember_core::Result<()> {
 //! let device = ember_core::backend::device_by_name("flex")?;
