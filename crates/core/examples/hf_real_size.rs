@@ -3,12 +3,14 @@
 //! ```text
 //! cargo run --release -p ember-core --example hf_real_size -- write bert-base  DIR
 //! cargo run --release -p ember-core --example hf_real_size -- write llama-1b-4l DIR
+//! cargo run --release -p ember-core --example hf_real_size -- write hubert-base DIR
 //! cargo run --release -p ember-core --example hf_real_size -- load  DIR          # load time, peak memory, round trip
 //! cargo run --release -p ember-core --example hf_real_size -- time  DIR B T N    # forward tokens/s (median of N)
 //! ```
 //! Shapes: `bert-base` is bert-base-uncased (12 × 768, vocab 30522); `llama-1b-4l` is
 //! Llama-3.2-1B (2048 wide, 32 heads / 8 KV heads, SwiGLU 8192, vocab 128256, llama3 RoPE)
-//! cut to 4 layers. Each phase runs in its own process so peak memory is the loader's own.
+//! cut to 4 layers; `hubert-base` is facebook/hubert-base-ls960 (7 convs, 12 × 768; `time`
+//! then reads SEQ as samples at 16 kHz). Each phase runs in its own process so peak memory is the loader's own.
 //! Every line printed is JSON, for `docs/perf.md`.
 
 use std::path::{Path, PathBuf};
@@ -16,8 +18,9 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use ember_core::nn::{ForwardOptions, LanguageModel, TransformerInput};
-use ember_core::pretrained::PretrainedLm;
 use ember_core::pretrained::random::{RandomShape, write_random_checkpoint};
+use ember_core::pretrained::speech::waveform_batch;
+use ember_core::pretrained::{HfConfig, PretrainedLm, SpeechArchitecture, SpeechEncoder};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -27,7 +30,7 @@ fn main() -> Res<()> {
         Some("write") if args.len() == 3 => write(&args[1], Path::new(&args[2])),
         Some("load") if args.len() == 2 => load(Path::new(&args[1])),
         Some("time") if args.len() == 5 => time(Path::new(&args[1]), args[2].parse()?, args[3].parse()?, args[4].parse()?),
-        _ => Err("usage: hf_real_size write bert-base|llama-1b-4l DIR | load DIR | time DIR BATCH SEQ ITERS".into()),
+        _ => Err("usage: hf_real_size write bert-base|llama-1b-4l|hubert-base DIR | load DIR | time DIR BATCH SEQ ITERS".into()),
     }
 }
 
@@ -69,14 +72,67 @@ fn probe(model: &PretrainedLm, device: &Device) -> Res<Vec<f32>> {
     Ok(ember_core::ops::to_host(out.logits.ok_or("no logits")?)?)
 }
 
-fn load(dir: &Path) -> Res<()> {
-    let device = Device::flex();
+/// Load with `from_dir` on flex: the model, file MiB, peak RSS before, seconds, peak after.
+fn measured_load<M>(
+    dir: &Path,
+    from_dir: impl Fn(&Path, &Device) -> ember_core::Result<M>,
+) -> Res<(M, f64, f64, f64, f64)> {
     let bytes = std::fs::metadata(dir.join("model.safetensors"))?.len() as f64 / 1048576.0;
     let before = peak_mib();
     let t0 = Instant::now();
-    let model = PretrainedLm::from_dir(dir, &device)?;
-    let load_s = t0.elapsed().as_secs_f64();
-    let peak = peak_mib();
+    let model = from_dir(dir, &Device::flex())?;
+    Ok((model, bytes, before, t0.elapsed().as_secs_f64(), peak_mib()))
+}
+
+fn is_speech(dir: &Path) -> Res<bool> {
+    Ok(SpeechArchitecture::parse(&HfConfig::from_dir(dir)?.model_type()?).is_some())
+}
+
+/// A speech encoder's last hidden state for two seconds of a fixed signal.
+fn probe_speech(model: &SpeechEncoder, device: &Device) -> Res<Vec<f32>> {
+    let x: Vec<f32> = (0..32_000).map(|i| (i as f32 * 0.01).sin() * 0.1).collect();
+    let out = model.forward(waveform_batch(x, &[2, 16_000], device)?)?;
+    Ok(ember_core::ops::to_host(out.last_hidden_state)?)
+}
+
+/// `load` for a speech encoder: the positional conv goes back as weight norm (`g = ‖w‖`,
+/// `v = w`), so the round trip is checked within 1e-5, not bit for bit.
+fn load_speech(dir: &Path) -> Res<()> {
+    let device = Device::flex();
+    let (model, bytes, before, load_s, peak) =
+        measured_load(dir, |d, dev| SpeechEncoder::from_dir(d, dev))?;
+    let a = probe_speech(&model, &device)?;
+    let copy: PathBuf = dir.with_extension("roundtrip");
+    model.save_pretrained(&copy)?;
+    drop(model);
+    let b = probe_speech(&SpeechEncoder::from_dir(&copy, &device)?, &device)?;
+    std::fs::remove_dir_all(&copy)?;
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    println!(
+        "{}",
+        serde_json::json!({
+            "phase": "load", "dir": dir, "file_mib": bytes, "load_s": load_s,
+            "peak_rss_mib_before": before, "peak_rss_mib_after_load": peak,
+            "roundtrip_max_abs_diff": diff
+        })
+    );
+    if a.len() != b.len() || diff > 1e-5 {
+        return Err("round trip changed the outputs".into());
+    }
+    Ok(())
+}
+
+fn load(dir: &Path) -> Res<()> {
+    if is_speech(dir)? {
+        return load_speech(dir);
+    }
+    let device = Device::flex();
+    let (model, bytes, before, load_s, peak) =
+        measured_load(dir, |d, dev| PretrainedLm::from_dir(d, dev))?;
     let a = probe(&model, &device)?;
     let copy: PathBuf = dir.with_extension("roundtrip");
     let t1 = Instant::now();
@@ -104,6 +160,43 @@ fn load(dir: &Path) -> Res<()> {
 }
 
 fn time(dir: &Path, batch: usize, seq: usize, iters: usize) -> Res<()> {
+    // Sorted milliseconds, and what one run processes: tokens, or seconds of 16 kHz audio
+    // (SEQ is then samples).
+    let (ms, rate_key, work) = if is_speech(dir)? {
+        let ms = time_speech(dir, batch, seq, iters)?;
+        (ms, "audio_s_per_s", (batch * seq) as f64 / 16_000.0)
+    } else {
+        (
+            time_lm(dir, batch, seq, iters)?,
+            "tokens_per_s",
+            (batch * seq) as f64,
+        )
+    };
+    let median = ms[ms.len() / 2];
+    let mut line = serde_json::json!({
+        "peer": "ember-flex", "dir": dir, "batch": batch, "seq": seq, "iters": iters,
+        "median_ms": median, "min_ms": ms[0],
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    });
+    line[rate_key] = (work / (median / 1e3)).into();
+    println!("{line}");
+    Ok(())
+}
+
+fn time_speech(dir: &Path, batch: usize, samples: usize, iters: usize) -> Res<Vec<f64>> {
+    let device = Device::flex();
+    let model = SpeechEncoder::from_dir(dir, &device)?;
+    let x: Vec<f32> = (0..batch * samples)
+        .map(|i| (i as f32 * 0.01).sin() * 0.1)
+        .collect();
+    timed(iters, || {
+        let out = model.forward(waveform_batch(x.clone(), &[batch, samples], &device)?)?;
+        let _ = ember_core::ops::to_host(out.last_hidden_state)?;
+        Ok(())
+    })
+}
+
+fn time_lm(dir: &Path, batch: usize, seq: usize, iters: usize) -> Res<Vec<f64>> {
     let device = Device::flex();
     let model = PretrainedLm::from_dir(dir, &device)?;
     let vocab = model.vocab_size() as i64;
@@ -116,7 +209,7 @@ fn time(dir: &Path, batch: usize, seq: usize, iters: usize) -> Res<()> {
     };
     // The same work as the peer: the last hidden state (BERT) or the logits of the last
     // position (Llama; candle's Llama returns only those).
-    let run = || -> Res<()> {
+    timed(iters, || {
         let out = model.forward_with(TransformerInput::Tokens(mk()), ForwardOptions::default())?;
         let h = out.last_hidden;
         let h = if model.is_causal() {
@@ -130,23 +223,18 @@ fn time(dir: &Path, batch: usize, seq: usize, iters: usize) -> Res<()> {
         };
         let _ = ember_core::ops::to_host(h)?;
         Ok(())
-    };
+    })
+}
+
+/// Milliseconds of `iters` runs (at least one) after one warm-up, sorted.
+fn timed(iters: usize, run: impl Fn() -> Res<()>) -> Res<Vec<f64>> {
     run()?;
-    let mut ms = Vec::with_capacity(iters);
-    for _ in 0..iters {
+    let mut ms = Vec::with_capacity(iters.max(1));
+    for _ in 0..iters.max(1) {
         let t0 = Instant::now();
         run()?;
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     ms.sort_by(f64::total_cmp);
-    let median = ms[ms.len() / 2];
-    println!(
-        "{}",
-        serde_json::json!({
-            "peer": "ember-flex", "dir": dir, "batch": batch, "seq": seq, "iters": iters,
-            "median_ms": median, "min_ms": ms[0], "tokens_per_s": (batch * seq) as f64 / (median / 1e3),
-            "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        })
-    );
-    Ok(())
+    Ok(ms)
 }

@@ -115,6 +115,26 @@ impl HfConfig {
         Err(self.err(format!("none of {keys:?} is present")))
     }
 
+    /// A required list of sizes (each in `1..=2^24`), e.g. a conv stack's `conv_kernel`.
+    pub fn size_list(&self, key: &str) -> Result<Vec<usize>> {
+        let v = self
+            .get(key)
+            .ok_or_else(|| self.err(format!("{key:?} is missing")))?;
+        let bad = || {
+            self.err(format!(
+                "{key:?} must be a list of integers in 1..={MAX_DIM}, got {v}"
+            ))
+        };
+        let items = v.as_array().filter(|a| !a.is_empty()).ok_or_else(bad)?;
+        items
+            .iter()
+            .map(|x| match x.as_u64() {
+                Some(n) if (1..=MAX_DIM).contains(&n) => Ok(n as usize),
+                _ => Err(bad()),
+            })
+            .collect()
+    }
+
     /// An integer that may be zero or negative (token ids such as `pad_token_id`).
     pub fn opt_int(&self, key: &str) -> Result<Option<i64>> {
         match self.get(key) {
@@ -141,6 +161,11 @@ impl HfConfig {
             Some(x) if x.is_finite() && ok(x) => Ok(x),
             _ => Err(self.err(format!("{key:?} must be a number {range}, got {v}"))),
         }
+    }
+
+    /// A norm epsilon in `(0, 1)`, or `default` if absent.
+    pub fn epsilon(&self, key: &str, default: f64) -> Result<f64> {
+        self.float_or(key, default, |x| x > 0.0 && x < 1.0, "in (0, 1)")
     }
 
     /// A boolean, or `default` if absent.

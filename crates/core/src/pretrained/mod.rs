@@ -12,6 +12,9 @@
 //! | `llama`, `mistral` (no sliding window), `qwen2` | [`llama`] | RMSNorm, RoPE, GQA, SwiGLU, Qwen2 q/k/v biases |
 //! | `gpt_neox` | [`neox`] | partial rotary, parallel residual |
 //!
+//! Speech encoders (`wav2vec2`, `hubert`, `wavlm`) load through [`SpeechEncoder::from_dir`]
+//! ([`speech`], [`wav2vec2`], [`wavlm`]): waveforms in, every layer's hidden states out.
+//!
 //! Every model implements [`crate::nn::LanguageModel`], the contract the paper crates take
 //! (hidden states, MLP activations, interventions, logits), and the decoders implement
 //! [`CausalLm`] for KV-cached [`generate`](generate::generate).
@@ -41,7 +44,10 @@ pub mod layers;
 pub mod llama;
 pub mod neox;
 pub mod random;
+pub mod speech;
 pub mod tokenizer;
+pub mod wav2vec2;
+pub mod wavlm;
 pub mod weights;
 
 use std::path::Path;
@@ -51,6 +57,7 @@ use burn::prelude::*;
 pub use config::HfConfig;
 pub use generate::{CausalLm, GenerateOptions, Generation, Sampling, generate};
 pub use layers::KvCache;
+pub use speech::{SpeechArchitecture, SpeechEncoder, SpeechOutput};
 pub use tokenizer::{AnyTokenizer, EncodeOptions, EncodedBatch, HfTokenizer, TextTokenizer};
 pub use weights::{Weights, WeightsWriter};
 
@@ -86,11 +93,17 @@ impl Architecture {
             "qwen2" => Self::Qwen2,
             "gpt_neox" => Self::NeoX,
             other => {
+                let hint = if SpeechArchitecture::parse(other).is_some() {
+                    " (it is a speech encoder: load it with SpeechEncoder::from_dir)"
+                } else {
+                    ""
+                };
                 return Err(Error::format(
                     config_path,
                     format!(
                         "model_type {other:?} is not supported; ember loads bert, roberta, \
-                         xlm-roberta, camembert, gpt2, llama, mistral, qwen2, gpt_neox"
+                         xlm-roberta, camembert, gpt2, llama, mistral, qwen2, gpt_neox as \
+                         language models{hint}"
                     ),
                 ));
             }
@@ -190,43 +203,64 @@ impl PretrainedLm {
     /// `config.json` and `model.safetensors` with the original tensor names and layouts,
     /// so `transformers` and [`PretrainedLm::from_dir`] load it back.
     pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut values = ParamValues::default();
-        self.model.visit(&mut values);
-        if let Some(e) = values.error {
-            return Err(e);
-        }
-        let mut out = WeightsWriter::new();
-        for p in &self.meta.params {
-            let (shape, v) = values.map.get(&p.id).ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "parameter for {:?} is no longer in the model",
-                    p.name
-                ))
-            })?;
-            if p.transposed {
-                let (rows, cols) = (shape[0], shape[1]);
-                out.add(
-                    p.name.clone(),
-                    &[cols, rows],
-                    &weights::transpose(v, rows, cols),
-                )?;
-            } else {
-                out.add(p.name.clone(), shape, v)?;
-            }
-        }
-        out.write(dir.join(weights::SINGLE_FILE))?;
-        let config = dir.join("config.json");
-        std::fs::write(&config, self.meta.config.to_json_pretty())
-            .map_err(|e| Error::io(&config, e))
+        let values = param_values(&self.model)?;
+        let out = recorded_tensors(&self.meta.params, &values)?;
+        write_hf_dir(dir.as_ref(), &out, &self.meta.config)
     }
+}
+
+/// Host values of every float parameter of a module, by id: `(shape, values)`.
+pub(crate) type ParamMap = std::collections::HashMap<burn::module::ParamId, (Vec<usize>, Vec<f32>)>;
+
+/// Every float parameter of `module` on the host, by id.
+pub(crate) fn param_values<M: Module>(module: &M) -> Result<ParamMap> {
+    let mut values = ParamValues::default();
+    module.visit(&mut values);
+    match values.error {
+        Some(e) => Err(e),
+        None => Ok(values.map),
+    }
+}
+
+/// The recorded parameters under their Hugging Face names and layouts.
+pub(crate) fn recorded_tensors(
+    params: &[weights::SavedParam],
+    values: &ParamMap,
+) -> Result<WeightsWriter> {
+    let mut out = WeightsWriter::new();
+    for p in params {
+        let (shape, v) = values.get(&p.id).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "parameter for {:?} is no longer in the model",
+                p.name
+            ))
+        })?;
+        if p.transposed {
+            let (rows, cols) = (shape[0], shape[1]);
+            out.add(
+                p.name.clone(),
+                &[cols, rows],
+                &weights::transpose(v, rows, cols),
+            )?;
+        } else {
+            out.add(p.name.clone(), shape, v)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Write `model.safetensors` and `config.json` into `dir` (created if needed).
+pub(crate) fn write_hf_dir(dir: &Path, out: &WeightsWriter, config: &HfConfig) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    out.write(dir.join(weights::SINGLE_FILE))?;
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_json_pretty()).map_err(|e| Error::io(&path, e))
 }
 
 /// Every float parameter's value on the host, by id.
 #[derive(Default)]
 struct ParamValues {
-    map: std::collections::HashMap<burn::module::ParamId, (Vec<usize>, Vec<f32>)>,
+    map: ParamMap,
     error: Option<Error>,
 }
 

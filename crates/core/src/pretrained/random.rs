@@ -17,16 +17,20 @@ pub enum RandomShape {
     /// Llama-3.2-1B (2048 wide, 32 query / 8 key-value heads of 64, SwiGLU 8192, vocab
     /// 128,256, tied head, llama3 RoPE scaling) cut to 4 layers.
     Llama1b4Layers,
+    /// facebook/hubert-base-ls960: 7 convs of 512 (group norm), 12 × 768, 12 heads, MLP
+    /// 3072, positional conv 128 wide in 16 groups (weight norm).
+    HubertBase,
 }
 
 impl RandomShape {
-    /// Parse `bert-base` or `llama-1b-4l`.
+    /// Parse `bert-base`, `llama-1b-4l` or `hubert-base`.
     pub fn parse(name: &str) -> Result<Self> {
         match name {
             "bert-base" => Ok(Self::BertBase),
             "llama-1b-4l" => Ok(Self::Llama1b4Layers),
+            "hubert-base" => Ok(Self::HubertBase),
             other => Err(Error::InvalidInput(format!(
-                "unknown shape {other:?} (bert-base, llama-1b-4l)"
+                "unknown shape {other:?} (bert-base, llama-1b-4l, hubert-base)"
             ))),
         }
     }
@@ -134,6 +138,83 @@ pub fn write_random_checkpoint(shape: RandomShape, dir: impl AsRef<Path>, seed: 
                 "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0,
                     "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                     "original_max_position_embeddings": 8192}
+            })
+        }
+        RandomShape::HubertBase => {
+            let (c, d, f, l, k) = (512, 768, 3072, 12, 128);
+            let kernels = [10, 3, 3, 3, 3, 2, 2];
+            let strides = [5, 2, 2, 2, 2, 2, 2];
+            for (i, &kw) in kernels.iter().enumerate() {
+                let p = format!("feature_extractor.conv_layers.{i}");
+                let c_in = if i == 0 { 1 } else { c };
+                g.add(&format!("{p}.conv.weight"), &[c, c_in, kw], "w")?;
+            }
+            g.add(
+                "feature_extractor.conv_layers.0.layer_norm.weight",
+                &[c],
+                "ones",
+            )?;
+            g.add(
+                "feature_extractor.conv_layers.0.layer_norm.bias",
+                &[c],
+                "zeros",
+            )?;
+            g.add("feature_projection.layer_norm.weight", &[c], "ones")?;
+            g.add("feature_projection.layer_norm.bias", &[c], "zeros")?;
+            g.add("feature_projection.projection.weight", &[d, c], "w")?;
+            g.add("feature_projection.projection.bias", &[d], "w")?;
+            let pc = "encoder.pos_conv_embed.conv";
+            g.add(
+                &format!("{pc}.parametrizations.weight.original0"),
+                &[1, 1, k],
+                "ones",
+            )?;
+            g.add(
+                &format!("{pc}.parametrizations.weight.original1"),
+                &[d, d / 16, k],
+                "w",
+            )?;
+            g.add(&format!("{pc}.bias"), &[d], "w")?;
+            g.add("encoder.layer_norm.weight", &[d], "ones")?;
+            g.add("encoder.layer_norm.bias", &[d], "zeros")?;
+            g.add("masked_spec_embed", &[d], "w")?;
+            for i in 0..l {
+                let p = format!("encoder.layers.{i}");
+                for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                    g.add(&format!("{p}.attention.{n}.weight"), &[d, d], "w")?;
+                    g.add(&format!("{p}.attention.{n}.bias"), &[d], "w")?;
+                }
+                for n in ["layer_norm", "final_layer_norm"] {
+                    g.add(&format!("{p}.{n}.weight"), &[d], "ones")?;
+                    g.add(&format!("{p}.{n}.bias"), &[d], "zeros")?;
+                }
+                g.add(
+                    &format!("{p}.feed_forward.intermediate_dense.weight"),
+                    &[f, d],
+                    "w",
+                )?;
+                g.add(
+                    &format!("{p}.feed_forward.intermediate_dense.bias"),
+                    &[f],
+                    "w",
+                )?;
+                g.add(
+                    &format!("{p}.feed_forward.output_dense.weight"),
+                    &[d, f],
+                    "w",
+                )?;
+                g.add(&format!("{p}.feed_forward.output_dense.bias"), &[d], "w")?;
+            }
+            serde_json::json!({
+                "architectures": ["HubertModel"], "model_type": "hubert",
+                "conv_dim": vec![c; 7], "conv_kernel": kernels, "conv_stride": strides,
+                "conv_bias": false, "feat_extract_norm": "group",
+                "feat_extract_activation": "gelu", "num_feat_extract_layers": 7,
+                "hidden_size": d, "num_hidden_layers": l, "num_attention_heads": 12,
+                "intermediate_size": f, "hidden_act": "gelu", "layer_norm_eps": 1e-5,
+                "num_conv_pos_embeddings": k, "num_conv_pos_embedding_groups": 16,
+                "do_stable_layer_norm": false, "feat_proj_layer_norm": true,
+                "conv_pos_batch_norm": false, "initializer_range": 0.02, "vocab_size": 32
             })
         }
     };

@@ -12,6 +12,9 @@ use ember_core::lm::{response_logprob_sum, response_mask};
 use ember_core::nn::{ForwardOptions, LanguageModel, TransformerInput};
 use ember_core::pretrained::{GenerateOptions, PretrainedLm, Weights, generate};
 
+/// wav2vec2, HuBERT, WavLM speech encoders.
+mod speech;
+
 const TOL: f32 = 1e-4;
 
 fn dir(arch: &str) -> PathBuf {
