@@ -27,4 +27,4 @@ pub use heads::{
 };
 pub use scoring::{all_pairs_trials, cosine_scores, evaluate};
 pub use synth::{CorpusConfig, SessionParams, SpeakerParams, generate_corpus, synthesize};
-pub use wav::{read_wav, write_wav};
+pub use wav::{decode_wav, read_wav, write_wav};
