@@ -11,6 +11,7 @@ Writes crates/spkver/tests/data/wav_cases/:
                    and `expect`: "ok" (ember must return the reference samples) or
                    "error: <substring>" (ember refuses by design: stereo, wrong rate)
 
+Re-running changes only the timestamp libsndfile writes into the PEAK chunk of float files.
 Every hand-packed file is also checked here: soundfile must decode it to the intended samples.
 Run: python scripts/gen_wav_cases.py   (pip install soundfile numpy; CI never runs Python)
 """
@@ -97,26 +98,17 @@ def main():
     loud[7] = -3.75
     loud[11] = 1e3
 
-    # soundfile writes these itself.
-    for sub, desc in [
-        ("PCM_U8", "8-bit unsigned PCM"),
-        ("PCM_16", "16-bit PCM"),
-        ("PCM_24", "24-bit PCM (packed in 3 bytes)"),
-        ("PCM_32", "32-bit PCM"),
-    ]:
-        add(f"wav_{sub.lower()}", desc, "ok", write=lambda p, s=sub: sf.write(p, x, RATE, subtype=s, format="WAV"))
-    add("wav_float", "32-bit float with values outside [-1, 1] (read as stored)", "ok",
-        write=lambda p: sf.write(p, loud, RATE, subtype="FLOAT", format="WAV"))
-    add("wav_double", "64-bit float with values outside [-1, 1] (read as stored)", "ok",
-        write=lambda p: sf.write(p, loud, RATE, subtype="DOUBLE", format="WAV"))
-    add("wavex_pcm_16", "WAVE_FORMAT_EXTENSIBLE, 16-bit PCM", "ok",
-        write=lambda p: sf.write(p, x, RATE, subtype="PCM_16", format="WAVEX"))
-    add("wavex_pcm_24", "WAVE_FORMAT_EXTENSIBLE, 24-bit PCM in 3 bytes", "ok",
-        write=lambda p: sf.write(p, x, RATE, subtype="PCM_24", format="WAVEX"))
-    add("wavex_float", "WAVE_FORMAT_EXTENSIBLE, 32-bit float outside [-1, 1]", "ok",
-        write=lambda p: sf.write(p, loud, RATE, subtype="FLOAT", format="WAVEX"))
-    add("wavex_double", "WAVE_FORMAT_EXTENSIBLE, 64-bit float outside [-1, 1]", "ok",
-        write=lambda p: sf.write(p, loud, RATE, subtype="DOUBLE", format="WAVEX"))
+    # soundfile writes these itself; floats hold values outside [-1, 1] (read as stored).
+    what = {"PCM_U8": "8-bit unsigned PCM", "PCM_16": "16-bit PCM", "PCM_24": "24-bit PCM in 3 bytes",
+            "PCM_32": "32-bit PCM", "FLOAT": "32-bit float outside [-1, 1]",
+            "DOUBLE": "64-bit float outside [-1, 1]"}
+    for container, subtypes in [("WAV", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"]),
+                                ("WAVEX", ["PCM_16", "PCM_24", "FLOAT", "DOUBLE"])]:
+        for st in subtypes:
+            data = loud if st in ("FLOAT", "DOUBLE") else x
+            desc = ("WAVE_FORMAT_EXTENSIBLE, " if container == "WAVEX" else "") + what[st]
+            add(f"{container.lower()}_{st.lower()}", desc, "ok",
+                write=lambda p, d=data, s=st, c=container: sf.write(p, d, RATE, subtype=s, format=c))
     stereo = np.stack([x, -x], axis=1)
     add("stereo", "16-bit stereo: ember refuses (downmix first)", "error: 2 channels",
         write=lambda p: sf.write(p, stereo, RATE, subtype="PCM_16", format="WAV"))
