@@ -180,9 +180,9 @@ pub fn scan_speaker_tree(root: impl AsRef<Path>) -> Result<Vec<Utterance>> {
 /// Errors, each naming the path: `root` missing or unreadable, an unreadable directory, a
 /// non-directory entry at the speaker level (or a directory link there without
 /// `follow_links`), no speaker directories, a speaker without any `.wav` file, a broken
-/// symbolic link anywhere in the walk, a `.wav` entry that is not a regular file, or a name
-/// that is not valid UTF-8 on the way to a `.wav` file (utterance ids are text: two such
-/// names would otherwise map to the same id).
+/// symbolic link anywhere in the walk, a `.wav` entry that is not a regular file, or a
+/// directory or `.wav` name that is not valid UTF-8 (utterance ids are text: two such names
+/// would otherwise map to the same id; other files' names are not looked at).
 pub fn scan_speaker_tree_with(root: impl AsRef<Path>, opts: ScanOptions) -> Result<Vec<Utterance>> {
     let root = root.as_ref();
     let mut walk = Walk {
