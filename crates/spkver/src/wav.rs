@@ -86,10 +86,7 @@ fn find_chunks(bytes: &[u8]) -> std::result::Result<(&[u8], &[u8]), String> {
     let mut fmt = None;
     let mut data = None;
     let mut at = 12;
-    loop {
-        let Some(header) = bytes.get(at..at + 8) else {
-            break;
-        };
+    while let Some(header) = bytes.get(at..at + 8) {
         let id = &header[0..4];
         let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
         let start = at + 8;
