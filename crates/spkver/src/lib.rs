@@ -14,7 +14,10 @@ pub mod synth;
 pub mod train;
 pub mod wav;
 
-pub use data::{Trial, TrialList, Utterance, read_trials, scan_speaker_tree};
+pub use data::{
+    ScanOptions, Trial, TrialList, Utterance, read_trials, scan_speaker_tree,
+    scan_speaker_tree_with,
+};
 pub use encoder::{SslEncoder, SslEncoderConfig};
 pub use fbank::{Fbank, FbankConfig, Features};
 pub use features::{LayerFeatures, Standardizer, extract_layers, mean_std_vector};
@@ -24,4 +27,4 @@ pub use heads::{
 };
 pub use scoring::{all_pairs_trials, cosine_scores, evaluate};
 pub use synth::{CorpusConfig, SessionParams, SpeakerParams, generate_corpus, synthesize};
-pub use wav::{read_wav, write_wav};
+pub use wav::{decode_wav, read_wav, write_wav};

@@ -69,3 +69,105 @@ fn speaker_tree_scan() {
     assert!(e.contains("no speaker directories"), "{e}");
     assert!(scan_speaker_tree("/nonexistent/tree").is_err());
 }
+
+/// Runs `f` on a thread and fails the test if it does not finish within `secs`.
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("did not finish within {secs} s"))
+}
+
+#[cfg(unix)]
+fn tree_with_one_file(name: &str) -> std::path::PathBuf {
+    let d = dir(name);
+    std::fs::create_dir_all(d.join("id1").join("v1")).unwrap();
+    write_wav(d.join("id1").join("v1").join("1.wav"), &[0.0; 32], 16_000).unwrap();
+    d
+}
+
+#[cfg(unix)]
+fn ids(u: &[ember_spkver::Utterance]) -> Vec<&str> {
+    u.iter().map(|u| u.id.as_str()).collect()
+}
+
+/// Issue 20.3: one symlink loop listed the same file dozens of times; two made the walk
+/// exponential (it never finished).
+#[cfg(unix)]
+#[test]
+fn speaker_tree_with_symlink_loops_lists_each_file_once_and_finishes() {
+    for (name, loops) in [
+        ("loop1", &[("up", "..")][..]),
+        ("loop2", &[("a", "."), ("b", "..")]),
+    ] {
+        let d = tree_with_one_file(name);
+        for (link, target) in loops {
+            std::os::unix::fs::symlink(target, d.join("id1").join("v1").join(link)).unwrap();
+        }
+        let u = within(30, move || scan_speaker_tree(&d).unwrap());
+        assert_eq!(ids(&u), ["id1/v1/1.wav"], "{name}");
+    }
+}
+
+/// Issue 20.3: a dangling link was listed as an utterance.
+#[cfg(unix)]
+#[test]
+fn speaker_tree_with_a_dangling_link_is_an_error() {
+    let d = tree_with_one_file("dangling");
+    let link = d.join("id1").join("v1").join("2.wav");
+    std::os::unix::fs::symlink("/nonexistent/2.wav", &link).unwrap();
+    let e = within(30, move || scan_speaker_tree(&d))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("2.wav") && e.contains("broken symbolic link"),
+        "{e}"
+    );
+}
+
+/// Issue 20.3: two non-UTF-8 names were mapped to the same utterance id.
+#[cfg(unix)]
+#[test]
+fn speaker_tree_with_non_utf8_names_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tree_with_one_file("nonutf8");
+    for name in [&b"\xff.wav"[..], b"\xfe.wav"] {
+        let p = d.join("id1").join(std::ffi::OsStr::from_bytes(name));
+        write_wav(p, &[0.0; 32], 16_000).unwrap();
+    }
+    let e = within(30, move || scan_speaker_tree(&d))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not valid UTF-8"), "{e}");
+}
+
+/// With `follow_links`, links leaving the tree are followed once each; links back into it,
+/// above it, or to an outside directory already listed are not, so loops end.
+#[cfg(unix)]
+#[test]
+fn speaker_tree_following_links_lists_outside_directories_once() {
+    use ember_spkver::data::{ScanOptions, scan_speaker_tree_with};
+    use std::os::unix::fs::symlink;
+    let d = tree_with_one_file("follow");
+    let out = dir("follow-outside");
+    std::fs::create_dir_all(out.join("spk2").join("s")).unwrap();
+    write_wav(out.join("spk2").join("s").join("9.wav"), &[0.0; 32], 16_000).unwrap();
+    symlink(&d, out.join("spk2").join("s").join("back")).unwrap();
+    symlink(out.join("spk2"), out.join("spk2").join("s").join("again")).unwrap();
+    symlink("/", out.join("spk2").join("slash")).unwrap();
+    std::fs::create_dir_all(out.join("extra")).unwrap();
+    write_wav(out.join("extra").join("8.wav"), &[0.0; 32], 16_000).unwrap();
+    symlink(out.join("extra"), out.join("extra").join("loop")).unwrap();
+    symlink(out.join("spk2"), d.join("id2")).unwrap();
+    symlink(out.join("extra"), d.join("id1").join("v1").join("ext")).unwrap();
+    symlink(out.join("extra"), d.join("id1").join("v1").join("ext2")).unwrap();
+
+    let e = scan_speaker_tree(&d).unwrap_err().to_string();
+    assert!(e.contains("id2") && e.contains("follow_links"), "{e}");
+    let follow = ScanOptions { follow_links: true };
+    let u = within(30, move || scan_speaker_tree_with(&d, follow).unwrap());
+    // `extra` is listed once, under the first link that reaches it.
+    assert_eq!(ids(&u), ["id1/v1/1.wav", "id1/v1/ext/8.wav", "id2/s/9.wav"]);
+}
