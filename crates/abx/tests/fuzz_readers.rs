@@ -10,6 +10,9 @@
 use ember_abx::ParallelEmbeddings;
 use ember_abx::npy::{parse_npy, read_npy, write_npy};
 use ember_abx::{load_zerospeech, read_item_file};
+mod common;
+
+use common::{header, npy, write_items};
 use ember_core::testing::{CountingAlloc, Mutator, Outcome, largest_alloc, run_mutants};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,31 +29,6 @@ fn tmp(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A `.npy` file with a hand-written header dict, padded the way `np.save` pads it.
-fn npy(major: u8, header: &str, body: &[u8]) -> Vec<u8> {
-    let mut h = header.to_string();
-    let pre = if major == 1 { 10 } else { 12 };
-    while (pre + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend([major, 0]);
-    if major == 1 {
-        out.extend((h.len() as u16).to_le_bytes());
-    } else {
-        out.extend((h.len() as u32).to_le_bytes());
-    }
-    out.extend(h.as_bytes());
-    out.extend(body);
-    out
-}
-
-fn header(descr: &str, fortran: bool, shape: &str) -> String {
-    let f = if fortran { "True" } else { "False" };
-    format!("{{'descr': '{descr}', 'fortran_order': {f}, 'shape': {shape}, }}")
 }
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -92,17 +70,6 @@ fn npy_huge_declared_shape_with_empty_body_is_an_error() {
     assert!(parse_npy(&bytes, Path::new("wrap.npy")).is_err());
 }
 
-fn item_file(dir: &Path, lines: &[&str]) -> PathBuf {
-    let p = dir.join("items.item");
-    let mut s = String::from("#file onset offset #phone prev next speaker\n");
-    for l in lines {
-        s.push_str(l);
-        s.push('\n');
-    }
-    std::fs::write(&p, s).unwrap();
-    p
-}
-
 #[test]
 fn zerospeech_huge_declared_features_are_an_error_not_a_panic() {
     let dir = tmp("zs-huge");
@@ -111,7 +78,7 @@ fn zerospeech_huge_declared_features_are_an_error_not_a_panic() {
         npy(1, &header("<f4", false, "(4611686018427387904, 1)"), &[]),
     )
     .unwrap();
-    let items = item_file(&dir, &["f 0.0 0.02 a x y s"]);
+    let items = write_items(&dir, &["f 0.0 0.02 a x y s"]);
     let e = load_zerospeech(&items, &dir, 100.0).unwrap_err();
     assert!(e.to_string().contains("f.npy"), "{e}");
 }
@@ -120,7 +87,7 @@ fn zerospeech_huge_declared_features_are_an_error_not_a_panic() {
 fn zerospeech_zero_width_features_are_an_error_not_a_panic() {
     let dir = tmp("zs-zero-width");
     write_npy(dir.join("f.npy"), &[10, 0], &[]).unwrap();
-    let items = item_file(&dir, &["f 0.0 0.02 a x y s"]);
+    let items = write_items(&dir, &["f 0.0 0.02 a x y s"]);
     let e = load_zerospeech(&items, &dir, 100.0).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("f.npy") && msg.contains("width"), "{msg}");
@@ -268,7 +235,7 @@ fn zerospeech_item_file_reader_survives_mutations() {
         let d = case_dir(&feats);
         let items = d.join("m.item");
         std::fs::write(&items, bytes).unwrap();
-        let lines = read_item_file(&items).map_err(|e| named_err(e, "m.item"))?;
+        let lines = read_write_items(&items).map_err(|e| named_err(e, "m.item"))?;
         for l in &lines {
             assert!(l.onset >= 0.0 && l.offset > l.onset && l.offset.is_finite());
         }
@@ -298,7 +265,7 @@ fn zerospeech_feature_folder_survives_mutations() {
     let o = run_mutants(&mut m, 3_000, LIMIT, move |bytes| {
         let d = case_dir(&root);
         std::fs::write(d.join("f.npy"), bytes).unwrap();
-        let items = item_file(&d, &["f 0.0 0.03 a x y s1", "f 0.01 0.02 b x y s1"]);
+        let items = write_items(&d, &["f 0.0 0.03 a x y s1", "f 0.01 0.02 b x y s1"]);
         let (ds, largest) = largest_alloc(|| load_zerospeech(&items, &d, 100.0));
         assert!(
             largest <= 4 * bytes.len() + (1 << 16),
@@ -320,7 +287,7 @@ fn item_file_names_stay_inside_the_feature_folder() {
     let sub = dir.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
     for name in ["../f", "/etc/passwd", "sub/../../f"] {
-        let items = item_file(&dir, &[&format!("{name} 0.0 0.02 a x y s")]);
+        let items = write_items(&dir, &[&format!("{name} 0.0 0.02 a x y s")]);
         let e = load_zerospeech(&items, &sub, 100.0)
             .unwrap_err()
             .to_string();

@@ -1,6 +1,9 @@
 //! The `.npy` reader and the ZeroSpeech item-file loader on files the test writes itself,
 //! including corrupt and mismatched inputs.
 
+mod common;
+
+use common::{header, npy, write_items};
 use ember_abx::engine::Subsample;
 use ember_abx::npy::{parse_npy, read_npy, write_npy};
 use ember_abx::zerospeech::frame_range;
@@ -15,22 +18,7 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A `.npy` file written byte by byte the way NumPy does (`np.save`), version `major`.
 fn npy_bytes(major: u8, descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    let pre = if major == 1 { 10 } else { 12 };
-    while (pre + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend([major, 0]);
-    if major == 1 {
-        out.extend((h.len() as u16).to_le_bytes());
-    } else {
-        out.extend((h.len() as u32).to_le_bytes());
-    }
-    out.extend(h.as_bytes());
-    out.extend(body);
-    out
+    npy(major, &header(descr, false, shape), body)
 }
 
 #[test]
@@ -91,17 +79,6 @@ fn npy_corrupt_files_are_clear_errors() {
     v9[6] = 9;
     assert!(msg(&v9).contains("version"));
     assert!(read_npy("/nonexistent/x.npy").is_err());
-}
-
-fn write_items(dir: &Path, lines: &[&str]) -> PathBuf {
-    let p = dir.join("items.item");
-    let mut s = String::from("#file onset offset #phone prev next speaker\n");
-    for l in lines {
-        s.push_str(l);
-        s.push('\n');
-    }
-    std::fs::write(&p, s).unwrap();
-    p
 }
 
 #[test]
