@@ -7,7 +7,7 @@
 
 use ember_core::testing::{CountingAlloc, Mutator, largest_alloc, run_mutants};
 use ember_proxy_fda::{ImageFolderConfig, read_image_folder};
-use image::{ImageEncoder, Rgb, RgbImage};
+use image::{DynamicImage, GrayAlphaImage, ImageFormat, LumaA, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -22,30 +22,14 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-fn png(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
+fn encoded(img: impl Into<DynamicImage>, format: ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.into().write_to(&mut out, format).unwrap();
+    out.into_inner()
 }
 
-fn jpeg(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
+fn png(img: &RgbImage) -> Vec<u8> {
+    encoded(img.clone(), ImageFormat::Png)
 }
 
 fn gradient(w: u32, h: u32) -> RgbImage {
@@ -152,7 +136,13 @@ fn symlink_cycles_end_with_an_error() {
 #[test]
 fn image_content_decides_the_format_not_the_extension() {
     let root = tmp("sniff");
-    tree(&root, &[("c0/really_a_jpeg.png", &jpeg(&gradient(4, 4)))]);
+    tree(
+        &root,
+        &[(
+            "c0/really_a_jpeg.png",
+            &encoded(gradient(4, 4), ImageFormat::Jpeg),
+        )],
+    );
     let f = read_image_folder(&root, &ImageFolderConfig::new(2)).unwrap();
     assert_eq!(f.len(), 1);
 }
@@ -162,14 +152,14 @@ static CASE: AtomicUsize = AtomicUsize::new(0);
 #[test]
 fn image_folder_reader_survives_mutations() {
     let root = tmp("mutants");
-    let seeds = vec![png(&gradient(5, 4)), jpeg(&gradient(6, 5)), {
-        let mut out = Vec::new();
-        let ga: Vec<u8> = (0..12).flat_map(|v| [v * 20, 255 - v]).collect();
-        image::codecs::png::PngEncoder::new(&mut out)
-            .write_image(&ga, 4, 3, image::ExtendedColorType::La8)
-            .unwrap();
-        out
-    }];
+    let seeds = vec![
+        png(&gradient(5, 4)),
+        encoded(gradient(6, 5), ImageFormat::Jpeg),
+        encoded(
+            GrayAlphaImage::from_fn(4, 3, |x, y| LumaA([(x * 60) as u8, (255 - y * 70) as u8])),
+            ImageFormat::Png,
+        ),
+    ];
     let mut cfg = ImageFolderConfig::new(3);
     cfg.max_side = 256;
     cfg.max_decode_bytes = 1 << 20;
