@@ -11,8 +11,10 @@
 //!   value**, as in Python;
 //! - `descr` is a byte order `<` (little), `>` (big), `=` or `|` (native; `|` for one-byte
 //!   types) or none, followed by `f2`/`f4`/`f8`, `i1`/`i2`/`i4`/`i8`, `u1`/`u2`/`u4`/`u8` or
-//!   `b1`, or one of the type characters `e f d b B h H i I l L q Q ?`. Every value is
-//!   **converted to `f32`**: float16 exactly, float64 and 32/64-bit integers rounded to the
+//!   `b1`, one of the type characters `e f d b B h H i I l L q Q ?`, or (without a byte order)
+//!   a name such as `float32` or `uint16`. Every value is
+//!   **converted to `f32`**: float16 exactly (NaN payloads kept, as NumPy does), float64 and
+//!   32/64-bit integers rounded to the
 //!   nearest `f32` (integers above 2^24 lose precision), `bool` as 0/1 (any non-zero byte is
 //!   true). Complex, string, object and structured dtypes are errors naming the dtype;
 //! - `shape` is a tuple of non-negative integers whose byte size fits an `isize`, else an
@@ -109,6 +111,9 @@ fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             "header of {} characters is longer than NumPy's limit of {MAX_HEADER_CHARS}",
             header.chars().count()
         ));
+    }
+    if header.contains('\0') {
+        return Err("header contains a NUL byte".into()); // Python refuses such source too
     }
     let (dtype, fortran, shape) = header_fields(&header, major < 3)?;
     let count = element_count(&shape, dtype.size)?;
@@ -227,7 +232,7 @@ impl Dtype {
             }};
         }
         match (self.kind, self.size) {
-            (Kind::Float, 2) => half::f16::from_bits(num!(u16)).to_f32(),
+            (Kind::Float, 2) => f16_to_f32(num!(u16)),
             (Kind::Float, 4) => num!(f32),
             (Kind::Float, _) => num!(f64) as f32,
             (Kind::Int, 1) => c[0] as i8 as f32,
@@ -243,6 +248,21 @@ impl Dtype {
     }
 }
 
+/// IEEE half precision to `f32`, exactly, NaN payloads kept (NumPy's `npy_half_to_float`).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h & 0x8000) << 16;
+    let man = u32::from(h & 0x03ff);
+    match h & 0x7c00 {
+        // zero or subnormal: man · 2^-24, exact in f32
+        0 => {
+            let v = man as f32 * f32::from_bits(0x3380_0000);
+            f32::from_bits(v.to_bits() | sign)
+        }
+        0x7c00 => f32::from_bits(sign | 0x7f80_0000 | (man << 13)),
+        _ => f32::from_bits(sign | ((u32::from(h & 0x7fff) + 0x1_c000) << 13)),
+    }
+}
+
 /// A `descr` string as `np.dtype` reads it, for the dtypes ember converts.
 fn parse_descr(descr: &str) -> std::result::Result<Dtype, String> {
     let unsupported = || {
@@ -255,33 +275,53 @@ fn parse_descr(descr: &str) -> std::result::Result<Dtype, String> {
         Some(o @ ('<' | '>' | '=' | '|')) => (o, &descr[1..]),
         _ => ('=', descr),
     };
-    let (kind, size) = match rest {
-        "?" | "b1" => (Kind::Bool, 1),
-        "e" => (Kind::Float, 2),
-        "f" => (Kind::Float, 4),
-        "d" => (Kind::Float, 8),
-        "b" => (Kind::Int, 1),
-        "B" => (Kind::Uint, 1),
-        "h" => (Kind::Int, 2),
-        "H" => (Kind::Uint, 2),
-        "i" => (Kind::Int, 4),
-        "I" => (Kind::Uint, 4),
-        "l" | "q" => (Kind::Int, 8),
-        "L" | "Q" => (Kind::Uint, 8),
-        _ => {
-            let mut chars = rest.chars();
-            let (k, n) = (chars.next(), chars.as_str());
-            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(unsupported());
+    // Type names, native byte order; NumPy refuses them after a byte-order character.
+    let named = match descr {
+        "bool" => Some((Kind::Bool, 1)),
+        "float16" | "half" => Some((Kind::Float, 2)),
+        "float32" | "single" => Some((Kind::Float, 4)),
+        "float64" | "double" | "float" => Some((Kind::Float, 8)),
+        "int8" => Some((Kind::Int, 1)),
+        "int16" => Some((Kind::Int, 2)),
+        "int32" => Some((Kind::Int, 4)),
+        "int64" | "int" => Some((Kind::Int, 8)),
+        "uint8" => Some((Kind::Uint, 1)),
+        "uint16" => Some((Kind::Uint, 2)),
+        "uint32" => Some((Kind::Uint, 4)),
+        "uint64" => Some((Kind::Uint, 8)),
+        _ => None,
+    };
+    let (kind, size) = if let Some(n) = named {
+        n
+    } else {
+        match rest {
+            "?" | "b1" => (Kind::Bool, 1),
+            "e" => (Kind::Float, 2),
+            "f" => (Kind::Float, 4),
+            "d" => (Kind::Float, 8),
+            "b" => (Kind::Int, 1),
+            "B" => (Kind::Uint, 1),
+            "h" => (Kind::Int, 2),
+            "H" => (Kind::Uint, 2),
+            "i" => (Kind::Int, 4),
+            "I" => (Kind::Uint, 4),
+            "l" | "q" => (Kind::Int, 8),
+            "L" | "Q" => (Kind::Uint, 8),
+            _ => {
+                let mut chars = rest.chars();
+                let (k, n) = (chars.next(), chars.as_str());
+                if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(unsupported());
+                }
+                let size: usize = n.parse().map_err(|_| unsupported())?;
+                let kind = match (k, size) {
+                    (Some('f'), 2 | 4 | 8) => Kind::Float,
+                    (Some('i'), 1 | 2 | 4 | 8) => Kind::Int,
+                    (Some('u'), 1 | 2 | 4 | 8) => Kind::Uint,
+                    _ => return Err(unsupported()),
+                };
+                (kind, size)
             }
-            let size: usize = n.parse().map_err(|_| unsupported())?;
-            let kind = match (k, size) {
-                (Some('f'), 2 | 4 | 8) => Kind::Float,
-                (Some('i'), 1 | 2 | 4 | 8) => Kind::Int,
-                (Some('u'), 1 | 2 | 4 | 8) => Kind::Uint,
-                _ => return Err(unsupported()),
-            };
-            (kind, size)
         }
     };
     let big = match order {
@@ -410,7 +450,7 @@ impl Lexer<'_> {
             match c {
                 b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => self.at += 1,
                 b'#' => {
-                    while self.peek().is_some_and(|c| c != b'\n') {
+                    while self.peek().is_some_and(|c| c != b'\n' && c != b'\r') {
                         self.at += 1;
                     }
                 }

@@ -235,7 +235,7 @@ fn zerospeech_item_file_reader_survives_mutations() {
         let d = case_dir(&feats);
         let items = d.join("m.item");
         std::fs::write(&items, bytes).unwrap();
-        let lines = read_write_items(&items).map_err(|e| named_err(e, "m.item"))?;
+        let lines = read_item_file(&items).map_err(|e| named_err(e, "m.item"))?;
         for l in &lines {
             assert!(l.onset >= 0.0 && l.offset > l.onset && l.offset.is_finite());
         }
