@@ -52,7 +52,11 @@ impl ParallelEmbeddings {
                 "text ABX needs ≥ 2 parallel sentences, got {n}"
             )));
         }
-        if dim == 0 || data.len() != langs.len() * n * dim {
+        let expected = langs
+            .len()
+            .checked_mul(n)
+            .and_then(|ln| ln.checked_mul(dim));
+        if dim == 0 || expected != Some(data.len()) {
             return Err(Error::Shape(format!(
                 "{} values for {} languages × {n} sentences × {dim} dims",
                 data.len(),

@@ -9,10 +9,10 @@
 
 use crate::dataset::Dataset;
 use crate::engine::{Subsample, Task};
-use crate::npy::read_npy;
+use crate::npy::{read_npy, read_regular_file};
 use ember_core::{Error, Result};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Component, Path};
 
 /// One line of an item file.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,10 +33,12 @@ pub struct ItemLine {
     pub speaker: String,
 }
 
-/// Reads an item file; the header line must start with `#file`.
+/// Reads an item file; the header line must start with `#file`. File names must be relative
+/// paths inside the feature folder (no `..`, no root), times finite with `0 ≤ onset < offset`.
 pub fn read_item_file(path: impl AsRef<Path>) -> Result<Vec<ItemLine>> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(read_regular_file(path)?)
+        .map_err(|e| Error::format(path, format!("not UTF-8 text ({e})")))?;
     let mut lines = text
         .lines()
         .enumerate()
@@ -70,6 +72,21 @@ pub fn read_item_file(path: impl AsRef<Path>) -> Result<Vec<ItemLine>> {
                     )
                 })
         };
+        let file = Path::new(f[0]);
+        if !file
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {}: file {:?} must be a relative name inside the feature folder \
+                     (no '..' or root)",
+                    no + 1,
+                    f[0]
+                ),
+            ));
+        }
         let (onset, offset) = (num(f[1], "onset")?, num(f[2], "offset")?);
         if onset < 0.0 || offset <= onset {
             return Err(Error::format(
@@ -121,8 +138,8 @@ pub fn load_zerospeech(
     let mut cache: HashMap<String, (usize, usize, Vec<f32>)> = HashMap::new();
     let mut ds: Option<Dataset> = None;
     for it in &items {
+        let p = dir.join(format!("{}.npy", it.file));
         if !cache.contains_key(&it.file) {
-            let p = dir.join(format!("{}.npy", it.file));
             let a = read_npy(&p)?;
             let (t, d) = match a.shape.as_slice() {
                 [t, d] => (*t, *d),
@@ -134,26 +151,36 @@ pub fn load_zerospeech(
                     ));
                 }
             };
+            if d == 0 {
+                return Err(Error::format(
+                    &p,
+                    format!("features have width 0 (shape {:?})", a.shape),
+                ));
+            }
             cache.insert(it.file.clone(), (t, d, a.data));
         }
         let (t, d, data) = &cache[&it.file];
-        let ds = ds.get_or_insert_with(|| {
-            Dataset::new(&["phone", "prev", "next", "speaker"], *d).expect("valid columns")
-        });
+        let ds = match &mut ds {
+            Some(ds) => ds,
+            none => none.insert(Dataset::new(&["phone", "prev", "next", "speaker"], *d)?),
+        };
         if *d != ds.dim() {
-            return Err(Error::Shape(format!(
-                "{}.npy has width {d}, earlier files have {}",
-                it.file,
-                ds.dim()
-            )));
+            return Err(Error::format(
+                &p,
+                format!("features have width {d}, earlier files have {}", ds.dim()),
+            ));
         }
         let (s, e) = frame_range(it.onset, it.offset, frame_rate, *t);
         if s >= e {
-            return Err(Error::InvalidInput(format!(
-                "item {} {}–{} s has no frame in {}.npy ({t} frames at {frame_rate} Hz)",
-                it.file, it.onset, it.offset, it.file
-            )));
+            return Err(Error::format(
+                &p,
+                format!(
+                    "item {} {}–{} s has no frame ({t} frames at {frame_rate} Hz)",
+                    it.file, it.onset, it.offset
+                ),
+            ));
         }
+        // `e ≤ t` and `t · d = data.len()` (checked by the reader), so this is in bounds.
         ds.push(
             &[&it.phone, &it.prev, &it.next, &it.speaker],
             &data[s * d..e * d],

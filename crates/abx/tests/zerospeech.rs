@@ -1,6 +1,9 @@
 //! The `.npy` reader and the ZeroSpeech item-file loader on files the test writes itself,
 //! including corrupt and mismatched inputs.
 
+mod common;
+
+use common::{header, npy, write_items};
 use ember_abx::engine::Subsample;
 use ember_abx::npy::{parse_npy, read_npy, write_npy};
 use ember_abx::zerospeech::frame_range;
@@ -15,22 +18,7 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A `.npy` file written byte by byte the way NumPy does (`np.save`), version `major`.
 fn npy_bytes(major: u8, descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    let pre = if major == 1 { 10 } else { 12 };
-    while (pre + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend([major, 0]);
-    if major == 1 {
-        out.extend((h.len() as u16).to_le_bytes());
-    } else {
-        out.extend((h.len() as u32).to_le_bytes());
-    }
-    out.extend(h.as_bytes());
-    out.extend(body);
-    out
+    npy(major, &header(descr, false, shape), body)
 }
 
 #[test]
@@ -68,14 +56,22 @@ fn npy_corrupt_files_are_clear_errors() {
     let msg = |b: &[u8]| parse_npy(b, p).unwrap_err().to_string();
     assert!(msg(b"not numpy at all").contains("magic"));
     assert!(msg(&npy_bytes(1, "<f4", "(3,)", &body)).contains("bytes"));
-    assert!(msg(&npy_bytes(1, ">f4", "(2,)", &body)).contains("dtype"));
-    assert!(msg(&npy_bytes(1, "<i8", "(1,)", &body[..8])).contains("dtype"));
+    assert!(msg(&npy_bytes(1, "<c8", "(1,)", &body)).contains("dtype"));
+    assert!(msg(&npy_bytes(1, "<f3", "(1,)", &body)).contains("dtype"));
+    // Big-endian, integer and Fortran-order files are read as NumPy reads them
+    // (tests/npy_cases.rs checks them against NumPy).
+    let be: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    assert_eq!(
+        parse_npy(&npy_bytes(1, ">f4", "(2,)", &be), p)
+            .unwrap()
+            .data,
+        vec![1.0, 2.0]
+    );
     let mut fortran = npy_bytes(1, "<f4", "(2,)", &body);
-    let s = String::from_utf8_lossy(&fortran).replace("False", "True ");
-    fortran = s.into_bytes();
-    // lossy conversion keeps the body bytes here (plain ASCII floats 1.0/2.0 are not UTF-8
-    // safe in general, so only the header is checked)
-    assert!(parse_npy(&fortran, p).is_err());
+    let at = fortran.windows(5).position(|w| w == b"False").unwrap();
+    fortran[at..at + 5].copy_from_slice(b"True ");
+    let f = parse_npy(&fortran, p).unwrap();
+    assert_eq!((f.shape, f.data), (vec![2], vec![1.0, 2.0]));
     let mut truncated = npy_bytes(1, "<f4", "(2,)", &body);
     truncated.truncate(20);
     assert!(msg(&truncated).contains("truncated"));
@@ -83,17 +79,6 @@ fn npy_corrupt_files_are_clear_errors() {
     v9[6] = 9;
     assert!(msg(&v9).contains("version"));
     assert!(read_npy("/nonexistent/x.npy").is_err());
-}
-
-fn write_items(dir: &Path, lines: &[&str]) -> PathBuf {
-    let p = dir.join("items.item");
-    let mut s = String::from("#file onset offset #phone prev next speaker\n");
-    for l in lines {
-        s.push_str(l);
-        s.push('\n');
-    }
-    std::fs::write(&p, s).unwrap();
-    p
 }
 
 #[test]

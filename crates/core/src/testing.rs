@@ -255,6 +255,59 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// A global allocator for test binaries that records the largest single allocation of each
+/// thread, so a test can assert that a reader did not allocate what a header *declares*
+/// before checking it against the bytes present (with overcommit such an allocation can
+/// succeed and go unnoticed). Install it in the test file, then measure with
+/// [`largest_alloc`]:
+///
+/// ```ignore
+/// #[global_allocator]
+/// static ALLOC: ember_core::testing::CountingAlloc = ember_core::testing::CountingAlloc;
+/// let (result, bytes) = ember_core::testing::largest_alloc(|| parse(input));
+/// ```
+pub struct CountingAlloc;
+
+thread_local! {
+    static LARGEST: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn note_alloc(size: usize) {
+    // `try_with`: the slot is gone while a thread is being torn down.
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; only records sizes.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note_alloc(layout.size());
+        // SAFETY: same layout contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note_alloc(layout.size());
+        // SAFETY: same layout contract as the caller's.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        note_alloc(new_size);
+        // SAFETY: `ptr` was allocated by `System` (every allocation goes through it).
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout`.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+/// Runs `f` and returns its result with the largest single allocation (bytes) it made on this
+/// thread. Measures only where [`CountingAlloc`] is the global allocator (otherwise 0).
+pub fn largest_alloc<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    LARGEST.with(|l| l.set(0));
+    let r = f();
+    (r, LARGEST.with(|l| l.get()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

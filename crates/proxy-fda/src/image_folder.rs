@@ -2,6 +2,17 @@
 //! order, images in sorted file-name order, decoded with the `image` crate, resized to
 //! `size × size` (bilinear, aspect ratio not kept), scaled to `[0, 1]` and normalised per
 //! channel `(v − mean_c) / std_c`, stored CHW.
+//!
+//! Reading a tree the user points at:
+//! - the format is taken from the file's content (a JPEG named `.png` is read as JPEG);
+//! - decoding is limited ([`ImageFolderConfig::max_side`], [`ImageFolderConfig::max_decode_bytes`]):
+//!   an image declaring more is an error naming the file, checked before its pixels are
+//!   allocated;
+//! - symbolic links are followed; a dangling or cyclic link where a class folder or an image
+//!   would be read is an error naming it, as is an image entry that is not a regular file
+//!   (FIFO, device); other non-image entries are ignored;
+//! - the walk is exactly two levels deep (`root/<class>/<file>`), so a link cycle cannot make
+//!   it recurse.
 
 use burn::prelude::*;
 use ember_core::{Error, Result};
@@ -16,15 +27,22 @@ pub struct ImageFolderConfig {
     pub mean: [f32; 3],
     /// Per-channel standard deviation (RGB).
     pub std: [f32; 3],
+    /// Largest width or height an image may declare (default 16384).
+    pub max_side: u32,
+    /// Most bytes the decoder may allocate for one image (default 256 MiB).
+    pub max_decode_bytes: u64,
 }
 
 impl ImageFolderConfig {
-    /// `size × size`, mean 0.5 and std 0.25 per channel.
+    /// `size × size`, mean 0.5 and std 0.25 per channel, images up to 16384 pixels a side and
+    /// 256 MiB decoded.
     pub fn new(size: u32) -> Self {
         Self {
             size,
             mean: [0.5; 3],
             std: [0.25; 3],
+            max_side: 16_384,
+            max_decode_bytes: 256 << 20,
         }
     }
 }
@@ -88,12 +106,54 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// Metadata of `p` with symbolic links followed; a dangling or cyclic link is an error.
+fn resolved(p: &Path) -> Result<std::fs::Metadata> {
+    std::fs::metadata(p).map_err(|e| {
+        if p.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            Error::format(p, format!("dangling or cyclic symbolic link ({e})"))
+        } else {
+            Error::io(p, e)
+        }
+    })
+}
+
+fn decode(f: &Path, cfg: &ImageFolderConfig) -> Result<image::DynamicImage> {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(cfg.max_side);
+    limits.max_image_height = Some(cfg.max_side);
+    limits.max_alloc = Some(cfg.max_decode_bytes);
+    let mut reader = image::ImageReader::open(f)
+        .map_err(|e| Error::io(f, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(f, e))?;
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => Error::format(
+            f,
+            format!(
+                "image exceeds the decoding limits ({} pixels a side, {} bytes): {e}",
+                cfg.max_side, cfg.max_decode_bytes
+            ),
+        ),
+        e => Error::format(f, format!("cannot decode image: {e}")),
+    })
+}
+
 /// Read an ImageFolder tree. Errors: a missing root, no class folders, a class folder without
-/// images, an undecodable image (named in the error), a zero size or std.
+/// images, an undecodable image or one over the decoding limits (named in the error), a
+/// dangling or cyclic symbolic link, an image entry that is not a regular file, a zero size or
+/// std.
 pub fn read_image_folder(root: impl AsRef<Path>, cfg: &ImageFolderConfig) -> Result<ImageFolder> {
     let root = root.as_ref();
-    if cfg.size == 0 {
-        return Err(Error::InvalidInput("image size must be > 0".into()));
+    let s = cfg.size as usize;
+    let per_image = s.checked_mul(s).and_then(|p| p.checked_mul(3));
+    if cfg.size == 0 || per_image.is_none() {
+        return Err(Error::InvalidInput(format!(
+            "image size must be > 0 and 3·size² must fit in memory, got {}",
+            cfg.size
+        )));
     }
     if cfg.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
         || cfg.mean.iter().any(|m| !m.is_finite())
@@ -103,14 +163,15 @@ pub fn read_image_folder(root: impl AsRef<Path>, cfg: &ImageFolderConfig) -> Res
             cfg.mean, cfg.std
         )));
     }
-    let class_dirs: Vec<PathBuf> = sorted_entries(root)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut class_dirs = Vec::new();
+    for p in sorted_entries(root)? {
+        if resolved(&p)?.is_dir() {
+            class_dirs.push(p);
+        }
+    }
     if class_dirs.is_empty() {
         return Err(Error::format(root, "no class folders"));
     }
-    let s = cfg.size as usize;
     let mut out = ImageFolder {
         classes: Vec::new(),
         paths: Vec::new(),
@@ -124,17 +185,20 @@ pub fn read_image_folder(root: impl AsRef<Path>, cfg: &ImageFolderConfig) -> Res
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::format(dir, "class folder name is not UTF-8"))?;
         out.classes.push(name.to_string());
-        let files: Vec<PathBuf> = sorted_entries(dir)?
-            .into_iter()
-            .filter(|p| p.is_file() && is_image(p))
-            .collect();
+        let mut files = Vec::new();
+        for p in sorted_entries(dir)?.into_iter().filter(|p| is_image(p)) {
+            let meta = resolved(&p)?;
+            if meta.is_file() {
+                files.push(p);
+            } else if !meta.is_dir() {
+                return Err(Error::format(&p, "not a regular file"));
+            }
+        }
         if files.is_empty() {
             return Err(Error::format(dir, "class folder has no PNG/JPEG images"));
         }
         for f in files {
-            let img = image::open(&f)
-                .map_err(|e| Error::format(&f, format!("cannot decode image: {e}")))?;
-            let img = img
+            let img = decode(&f, cfg)?
                 .resize_exact(cfg.size, cfg.size, image::imageops::FilterType::Triangle)
                 .to_rgb8();
             for c in 0..3 {
