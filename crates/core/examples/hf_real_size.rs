@@ -4,13 +4,16 @@
 //! cargo run --release -p ember-core --example hf_real_size -- write bert-base  DIR
 //! cargo run --release -p ember-core --example hf_real_size -- write llama-1b-4l DIR
 //! cargo run --release -p ember-core --example hf_real_size -- write hubert-base DIR
+//! cargo run --release -p ember-core --example hf_real_size -- write clip-vit-b32 DIR
 //! cargo run --release -p ember-core --example hf_real_size -- load  DIR          # load time, peak memory, round trip
 //! cargo run --release -p ember-core --example hf_real_size -- time  DIR B T N    # forward tokens/s (median of N)
 //! ```
 //! Shapes: `bert-base` is bert-base-uncased (12 × 768, vocab 30522); `llama-1b-4l` is
 //! Llama-3.2-1B (2048 wide, 32 heads / 8 KV heads, SwiGLU 8192, vocab 128256, llama3 RoPE)
 //! cut to 4 layers; `hubert-base` is facebook/hubert-base-ls960 (7 convs, 12 × 768; `time`
-//! then reads SEQ as samples at 16 kHz). Each phase runs in its own process so peak memory is the loader's own.
+//! then reads SEQ as samples at 16 kHz); `clip-vit-b32` is openai/clip-vit-base-patch32
+//! (ViT-B/32 image tower, 12 × 512 text tower; `time` runs the image tower on BATCH
+//! 224 px images and ignores SEQ). Each phase runs in its own process so peak memory is the loader's own.
 //! Every line printed is JSON, for `docs/perf.md`.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +23,9 @@ use burn::prelude::*;
 use ember_core::nn::{ForwardOptions, LanguageModel, TransformerInput};
 use ember_core::pretrained::random::{RandomShape, write_random_checkpoint};
 use ember_core::pretrained::speech::waveform_batch;
-use ember_core::pretrained::{HfConfig, PretrainedLm, SpeechArchitecture, SpeechEncoder};
+use ember_core::pretrained::{
+    Clip, ClipVisionModel, HfConfig, PretrainedLm, SpeechArchitecture, SpeechEncoder,
+};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -30,7 +35,7 @@ fn main() -> Res<()> {
         Some("write") if args.len() == 3 => write(&args[1], Path::new(&args[2])),
         Some("load") if args.len() == 2 => load(Path::new(&args[1])),
         Some("time") if args.len() == 5 => time(Path::new(&args[1]), args[2].parse()?, args[3].parse()?, args[4].parse()?),
-        _ => Err("usage: hf_real_size write bert-base|llama-1b-4l|hubert-base DIR | load DIR | time DIR BATCH SEQ ITERS".into()),
+        _ => Err("usage: hf_real_size write bert-base|llama-1b-4l|hubert-base|clip-vit-b32 DIR | load DIR | time DIR BATCH SEQ ITERS".into()),
     }
 }
 
@@ -88,6 +93,39 @@ fn is_speech(dir: &Path) -> Res<bool> {
     Ok(SpeechArchitecture::parse(&HfConfig::from_dir(dir)?.model_type()?).is_some())
 }
 
+fn is_clip(dir: &Path) -> Res<bool> {
+    Ok(HfConfig::from_dir(dir)?.model_type()? == "clip")
+}
+
+/// `batch` fixed 224 px images (pixel values in about [-2, 2]).
+fn clip_pixels(batch: usize, device: &Device) -> Tensor<4> {
+    let n = batch * 3 * 224 * 224;
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.013).sin() * 1.5).collect();
+    Tensor::from_data(TensorData::new(x, [batch, 3, 224, 224]), device)
+}
+
+/// CLIP's logits for two images and two captions (legacy argmax pooling: the last id is
+/// the largest).
+fn probe_clip(model: &Clip, device: &Device) -> Res<Vec<f32>> {
+    let ids: Vec<i64> = (0..20)
+        .map(|i| if i % 10 == 9 { 49407 } else { 320 + i })
+        .collect();
+    let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [20]), device).reshape([2, 10]);
+    let out = model.forward(clip_pixels(2, device), ids)?;
+    Ok(ember_core::ops::to_host(out.logits_per_image)?)
+}
+
+/// The image tower alone (as proxy-fda runs it) on `batch` images.
+fn time_clip(dir: &Path, batch: usize, iters: usize) -> Res<Vec<f64>> {
+    let device = Device::flex();
+    let model = ClipVisionModel::from_dir(dir, &device)?;
+    timed(iters, || {
+        let f = model.image_features(clip_pixels(batch, &device))?;
+        let _ = ember_core::ops::to_host(f)?;
+        Ok(())
+    })
+}
+
 /// A speech encoder's last hidden state for two seconds of a fixed signal.
 fn probe_speech(model: &SpeechEncoder, device: &Device) -> Res<Vec<f32>> {
     let x: Vec<f32> = (0..32_000).map(|i| (i as f32 * 0.01).sin() * 0.1).collect();
@@ -130,16 +168,39 @@ fn load(dir: &Path) -> Res<()> {
     if is_speech(dir)? {
         return load_speech(dir);
     }
+    if is_clip(dir)? {
+        return roundtrip_bitwise(
+            dir,
+            |d, dev| Clip::from_dir(d, dev),
+            |m, d| m.save_pretrained(d),
+            probe_clip,
+        );
+    }
+    roundtrip_bitwise(
+        dir,
+        |d, dev| PretrainedLm::from_dir(d, dev),
+        |m, d| m.save_pretrained(d),
+        probe,
+    )
+}
+
+/// Load (timed, peak RSS), probe, `save_pretrained`, load the copy, and require bitwise
+/// equal outputs.
+fn roundtrip_bitwise<M>(
+    dir: &Path,
+    from_dir: impl Fn(&Path, &Device) -> ember_core::Result<M>,
+    save: impl Fn(&M, &Path) -> ember_core::Result<()>,
+    probe: impl Fn(&M, &Device) -> Res<Vec<f32>>,
+) -> Res<()> {
     let device = Device::flex();
-    let (model, bytes, before, load_s, peak) =
-        measured_load(dir, |d, dev| PretrainedLm::from_dir(d, dev))?;
+    let (model, bytes, before, load_s, peak) = measured_load(dir, &from_dir)?;
     let a = probe(&model, &device)?;
     let copy: PathBuf = dir.with_extension("roundtrip");
     let t1 = Instant::now();
-    model.save_pretrained(&copy)?;
+    save(&model, &copy)?;
     let save_s = t1.elapsed().as_secs_f64();
     drop(model);
-    let b = probe(&PretrainedLm::from_dir(&copy, &device)?, &device)?;
+    let b = probe(&from_dir(&copy, &device)?, &device)?;
     let identical = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
     let same_file = std::fs::read(dir.join("model.safetensors"))?
         == std::fs::read(copy.join("model.safetensors"))?;
@@ -162,7 +223,9 @@ fn load(dir: &Path) -> Res<()> {
 fn time(dir: &Path, batch: usize, seq: usize, iters: usize) -> Res<()> {
     // Sorted milliseconds, and what one run processes: tokens, or seconds of 16 kHz audio
     // (SEQ is then samples).
-    let (ms, rate_key, work) = if is_speech(dir)? {
+    let (ms, rate_key, work) = if is_clip(dir)? {
+        (time_clip(dir, batch, iters)?, "images_per_s", batch as f64)
+    } else if is_speech(dir)? {
         let ms = time_speech(dir, batch, seq, iters)?;
         (ms, "audio_s_per_s", (batch * seq) as f64 / 16_000.0)
     } else {

@@ -135,6 +135,24 @@ impl HfConfig {
             .collect()
     }
 
+    /// An optional list of `n` finite floats (e.g. an image processor's `image_mean`).
+    pub fn opt_float_list(&self, key: &str, n: usize) -> Result<Option<Vec<f64>>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        let bad = || {
+            self.err(format!(
+                "{key:?} must be a list of {n} finite numbers, got {v}"
+            ))
+        };
+        let items = v.as_array().filter(|a| a.len() == n).ok_or_else(bad)?;
+        items
+            .iter()
+            .map(|x| x.as_f64().filter(|f| f.is_finite()).ok_or_else(bad))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// An integer that may be zero or negative (token ids such as `pad_token_id`).
     pub fn opt_int(&self, key: &str) -> Result<Option<i64>> {
         match self.get(key) {

@@ -15,6 +15,10 @@
 //! Speech encoders (`wav2vec2`, `hubert`, `wavlm`) load through [`SpeechEncoder::from_dir`]
 //! ([`speech`], [`wav2vec2`], [`wavlm`]): waveforms in, every layer's hidden states out.
 //!
+//! CLIP (`clip`, `clip_vision_model`) loads through [`Clip::from_dir`] /
+//! [`ClipVisionModel::from_dir`] ([`clip`]), its image preprocessing through
+//! [`ClipImageProcessor`] ([`clip_image`]).
+//!
 //! Every model implements [`crate::nn::LanguageModel`], the contract the paper crates take
 //! (hidden states, MLP activations, interventions, logits), and the decoders implement
 //! [`CausalLm`] for KV-cached [`generate`](generate::generate).
@@ -37,6 +41,8 @@
 //! ```
 
 pub mod bert;
+pub mod clip;
+pub mod clip_image;
 pub mod config;
 pub mod generate;
 pub mod gpt2;
@@ -54,6 +60,8 @@ use std::path::Path;
 
 use burn::prelude::*;
 
+pub use clip::{Clip, ClipOutput, ClipVisionModel};
+pub use clip_image::ClipImageProcessor;
 pub use config::HfConfig;
 pub use generate::{CausalLm, GenerateOptions, Generation, Sampling, generate};
 pub use layers::KvCache;
@@ -95,6 +103,8 @@ impl Architecture {
             other => {
                 let hint = if SpeechArchitecture::parse(other).is_some() {
                     " (it is a speech encoder: load it with SpeechEncoder::from_dir)"
+                } else if other.starts_with("clip") {
+                    " (it is CLIP: load it with Clip::from_dir or ClipVisionModel::from_dir)"
                 } else {
                     ""
                 };

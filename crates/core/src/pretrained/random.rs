@@ -20,17 +20,22 @@ pub enum RandomShape {
     /// facebook/hubert-base-ls960: 7 convs of 512 (group norm), 12 × 768, 12 heads, MLP
     /// 3072, positional conv 128 wide in 16 groups (weight norm).
     HubertBase,
+    /// openai/clip-vit-base-patch32: ViT-B/32 image tower (12 × 768, 12 heads, MLP 3072,
+    /// patch 32, 224 px), text tower 12 × 512 (8 heads, MLP 2048, vocab 49,408, 77
+    /// positions), projections to 512.
+    ClipVitB32,
 }
 
 impl RandomShape {
-    /// Parse `bert-base`, `llama-1b-4l` or `hubert-base`.
+    /// Parse `bert-base`, `llama-1b-4l`, `hubert-base` or `clip-vit-b32`.
     pub fn parse(name: &str) -> Result<Self> {
         match name {
             "bert-base" => Ok(Self::BertBase),
             "llama-1b-4l" => Ok(Self::Llama1b4Layers),
             "hubert-base" => Ok(Self::HubertBase),
+            "clip-vit-b32" => Ok(Self::ClipVitB32),
             other => Err(Error::InvalidInput(format!(
-                "unknown shape {other:?} (bert-base, llama-1b-4l, hubert-base)"
+                "unknown shape {other:?} (bert-base, llama-1b-4l, hubert-base, clip-vit-b32)"
             ))),
         }
     }
@@ -53,6 +58,32 @@ impl Gen {
                 .collect(),
         };
         self.out.add(name, shape, &v)
+    }
+
+    /// A pre-LN CLIP encoder `{p}encoder.layers.{0..l}` of width `d`, MLP `f`.
+    fn clip_encoder(&mut self, p: &str, l: usize, d: usize, f: usize) -> Result<()> {
+        for i in 0..l {
+            let p = format!("{p}encoder.layers.{i}");
+            for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                self.add(&format!("{p}.self_attn.{n}.weight"), &[d, d], "w")?;
+                self.add(&format!("{p}.self_attn.{n}.bias"), &[d], "w")?;
+            }
+            for n in ["layer_norm1", "layer_norm2"] {
+                self.add(&format!("{p}.{n}.weight"), &[d], "ones")?;
+                self.add(&format!("{p}.{n}.bias"), &[d], "zeros")?;
+            }
+            self.add(&format!("{p}.mlp.fc1.weight"), &[f, d], "w")?;
+            self.add(&format!("{p}.mlp.fc1.bias"), &[f], "w")?;
+            self.add(&format!("{p}.mlp.fc2.weight"), &[d, f], "w")?;
+            self.add(&format!("{p}.mlp.fc2.bias"), &[d], "w")?;
+        }
+        Ok(())
+    }
+
+    /// `{name}.weight` ones, `{name}.bias` zeros.
+    fn norm(&mut self, name: &str, d: usize) -> Result<()> {
+        self.add(&format!("{name}.weight"), &[d], "ones")?;
+        self.add(&format!("{name}.bias"), &[d], "zeros")
     }
 }
 
@@ -215,6 +246,60 @@ pub fn write_random_checkpoint(shape: RandomShape, dir: impl AsRef<Path>, seed: 
                 "num_conv_pos_embeddings": k, "num_conv_pos_embedding_groups": 16,
                 "do_stable_layer_norm": false, "feat_proj_layer_norm": true,
                 "conv_pos_batch_norm": false, "initializer_range": 0.02, "vocab_size": 32
+            })
+        }
+        RandomShape::ClipVitB32 => {
+            let (vd, vf, td, tf, e, v, t) = (768, 3072, 512, 2048, 512, 49408, 77);
+            let (patch, size) = (32, 224);
+            let n_pos = (size / patch) * (size / patch) + 1;
+            let vp = "vision_model.";
+            g.add(&format!("{vp}embeddings.class_embedding"), &[vd], "w")?;
+            g.add(
+                &format!("{vp}embeddings.patch_embedding.weight"),
+                &[vd, 3, patch, patch],
+                "w",
+            )?;
+            g.add(
+                &format!("{vp}embeddings.position_embedding.weight"),
+                &[n_pos, vd],
+                "w",
+            )?;
+            g.norm(&format!("{vp}pre_layrnorm"), vd)?;
+            g.clip_encoder(vp, 12, vd, vf)?;
+            g.norm(&format!("{vp}post_layernorm"), vd)?;
+            let tp = "text_model.";
+            g.add(
+                &format!("{tp}embeddings.token_embedding.weight"),
+                &[v, td],
+                "w",
+            )?;
+            g.add(
+                &format!("{tp}embeddings.position_embedding.weight"),
+                &[t, td],
+                "w",
+            )?;
+            g.clip_encoder(tp, 12, td, tf)?;
+            g.norm(&format!("{tp}final_layer_norm"), td)?;
+            g.add("visual_projection.weight", &[e, vd], "w")?;
+            g.add("text_projection.weight", &[e, td], "w")?;
+            // ln(100): CLIP's trained temperature sits at the clamp.
+            g.out.add("logit_scale", &[], &[100f32.ln()])?;
+            serde_json::json!({
+                "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": e,
+                "logit_scale_init_value": 2.6592, "initializer_factor": 1.0,
+                "text_config": {
+                    "model_type": "clip_text_model", "vocab_size": v, "hidden_size": td,
+                    "intermediate_size": tf, "num_hidden_layers": 12, "num_attention_heads": 8,
+                    "max_position_embeddings": t, "hidden_act": "quick_gelu",
+                    "layer_norm_eps": 1e-5, "bos_token_id": 0, "eos_token_id": 2,
+                    "pad_token_id": 1, "projection_dim": e
+                },
+                "vision_config": {
+                    "model_type": "clip_vision_model", "hidden_size": vd,
+                    "intermediate_size": vf, "num_hidden_layers": 12, "num_attention_heads": 12,
+                    "num_channels": 3, "image_size": size, "patch_size": patch,
+                    "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "projection_dim": e
+                }
             })
         }
     };

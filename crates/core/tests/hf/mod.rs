@@ -12,6 +12,8 @@ use ember_core::lm::{response_logprob_sum, response_mask};
 use ember_core::nn::{ForwardOptions, LanguageModel, TransformerInput};
 use ember_core::pretrained::{GenerateOptions, PretrainedLm, Weights, generate};
 
+/// CLIP (image and text towers, preprocessing).
+mod clip;
 /// wav2vec2, HuBERT, WavLM speech encoders.
 mod speech;
 
