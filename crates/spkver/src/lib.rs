@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![recursion_limit = "256"]
 
+pub mod checkpoint;
 pub mod data;
 pub mod encoder;
 pub mod espeak;

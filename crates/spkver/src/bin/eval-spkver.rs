@@ -11,6 +11,7 @@ use ember_core::eval::{EvalArgs, Scale};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_spkver::SslEncoderConfig;
+use ember_spkver::checkpoint::{self, CheckpointSv, HeadTraining};
 use ember_spkver::fbank::{Fbank, FbankConfig, Features};
 use ember_spkver::features::{LayerFeatures, Standardizer, extract_layers, mean_std_vector};
 use ember_spkver::heads::{SimpleHeadConfig, SpeakerHead, XVectorHeadConfig};
@@ -21,6 +22,7 @@ use ember_spkver::train::{
     HeadTrainConfig, PretrainConfig, cluster_targets, embed_all, pretrain_encoder, token_frames,
     train_head,
 };
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// SV with SSL features: baseline x-vector vs simplified head (paper P10).
@@ -29,6 +31,67 @@ use std::time::Instant;
 struct Cli {
     #[command(flatten)]
     eval: EvalArgs,
+    /// Instead of the synthetic eval: speaker verification on every layer of your own
+    /// wav2vec2 / HuBERT / WavLM checkpoint, a local Hugging Face folder (config.json,
+    /// model.safetensors, optionally preprocessor_config.json). Needs --wavs and --trials;
+    /// writes report.json, report.md and sv_layers.png to --out.
+    #[arg(long, value_name = "DIR", requires_all = ["wavs", "trials"])]
+    model: Option<PathBuf>,
+    /// With --model: VoxCeleb-style tree root/<speaker>/**/*.wav (mono, at the model's sample
+    /// rate). Speakers no trial names train the heads.
+    #[arg(long, value_name = "DIR", requires = "model")]
+    wavs: Option<PathBuf>,
+    /// With --model: trial list, `label enroll.wav test.wav` per line, paths relative to --wavs.
+    #[arg(long, value_name = "FILE", requires = "model")]
+    trials: Option<PathBuf>,
+    /// With --model: use only the first N distinct trial utterances (default: all).
+    #[arg(long, value_name = "N", requires = "model")]
+    max_utterances: Option<usize>,
+    /// With --model: head training steps; 0 = zero-shot only.
+    #[arg(long, value_name = "N", default_value_t = HeadTraining::default().steps)]
+    head_steps: usize,
+    /// With --model: use at most N training utterances for the heads.
+    #[arg(long, value_name = "N", default_value_t = HeadTraining::default().max_train_utterances)]
+    max_train_utterances: usize,
+}
+
+/// `--model`: SV on a local checkpoint, through `ember_spkver::checkpoint`.
+fn run_checkpoint(cli: &Cli, model: &Path) -> Result<()> {
+    let (kind, device) = cli.eval.setup()?;
+    let mut job = CheckpointSv::new(
+        model,
+        cli.wavs.clone().context("--model needs --wavs")?,
+        cli.trials.clone().context("--model needs --trials")?,
+    );
+    job.max_utterances = cli.max_utterances;
+    job.seed = cli.eval.seed;
+    job.progress = true;
+    job.heads = (cli.head_steps > 0).then(|| HeadTraining {
+        steps: cli.head_steps,
+        max_train_utterances: cli.max_train_utterances,
+        ..HeadTraining::default()
+    });
+    let res = job.run(&device)?;
+    for l in &res.layers {
+        eprintln!(
+            "layer {:>2}: EER {:.2}%  minDCF(0.01) {:.3}",
+            l.layer,
+            l.eer * 100.0,
+            l.min_dcf_01
+        );
+    }
+    for h in &res.heads {
+        eprintln!(
+            "{}: EER {:.2}%  minDCF(0.01) {:.3}",
+            h.name,
+            h.eer * 100.0,
+            h.min_dcf_01
+        );
+    }
+    let header = checkpoint::report_header(kind.name()).with_seed(cli.eval.seed);
+    let path = res.write_report(header, &cli.eval.out)?;
+    eprintln!("report {}", path.display());
+    Ok(())
 }
 
 struct Plan {
@@ -223,6 +286,9 @@ fn run_head<H: SpeakerHead>(
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(model) = &cli.model {
+        return run_checkpoint(&cli, model);
+    }
     let args = &cli.eval;
     let started = Instant::now();
     let (kind, device) = args.start("spkver")?;
