@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 pub fn npy(major: u8, header: &str, body: &[u8]) -> Vec<u8> {
     let mut h = header.to_string();
     let pre = if major == 1 { 10 } else { 12 };
-    while (pre + h.len() + 1) % 64 != 0 {
+    while !(pre + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
