@@ -7,16 +7,7 @@ use ember_core::backend::parity_devices;
 use ember_core::pretrained::clip::open_image;
 use ember_core::pretrained::{Clip, ClipImageProcessor, ClipVisionModel, Weights};
 
-use super::{TOL, dir};
-
-fn worst<const D: usize>(ours: &Tensor<D>, io: &Weights, name: &str) -> f32 {
-    let got = ember_core::ops::to_host(ours.clone()).unwrap();
-    let want = io.host(name, &ours.dims()).unwrap();
-    got.iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
-}
+use super::{TOL, dir, worst};
 
 struct Inputs {
     io: Weights,

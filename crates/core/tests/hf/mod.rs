@@ -19,6 +19,16 @@ mod speech;
 
 const TOL: f32 = 1e-4;
 
+/// Max |ours − reference| of `ours` against the tensor `name` of the reference file `io`.
+fn worst<const D: usize>(ours: &Tensor<D>, io: &Weights, name: &str) -> f32 {
+    let got = ember_core::ops::to_host(ours.clone()).unwrap();
+    let want = io.host(name, &ours.dims()).unwrap();
+    got.iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
 fn dir(arch: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/hf")

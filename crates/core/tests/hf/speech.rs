@@ -9,17 +9,7 @@ use ember_core::backend::parity_devices;
 use ember_core::pretrained::speech::waveform_batch;
 use ember_core::pretrained::{SpeechEncoder, Weights};
 
-use super::{TOL, dir};
-
-/// Max |ours − reference| of `ours` against the tensor `name` of `io`.
-fn worst(ours: &Tensor<3>, io: &Weights, name: &str) -> f32 {
-    let got = ember_core::ops::to_host(ours.clone()).unwrap();
-    let want = io.host(name, &ours.dims()).unwrap();
-    got.iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
-}
+use super::{TOL, dir, worst};
 
 fn check_speech(arch: &str) {
     let io = Weights::from_files(&[dir(arch).join("io.safetensors")]).unwrap();
