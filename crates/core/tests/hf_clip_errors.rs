@@ -2,6 +2,8 @@
 //! checkpoint error names the file (and the tensor or key), an input error says what the
 //! model takes.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -183,19 +185,7 @@ fn config_fields_out_of_range_are_named() {
 #[test]
 fn truncated_and_corrupt_weight_files_are_errors_not_panics() {
     let d = clip_copy("corrupt", |_| {}, keep);
-    let good = fs::read(d.join("model.safetensors")).unwrap();
-    for cut in [0, 7, 8, 100, good.len() / 2, good.len() - 1] {
-        fs::write(d.join("model.safetensors"), &good[..cut]).unwrap();
-        let e = clip_err(&d);
-        assert!(e.contains("model.safetensors"), "cut {cut}: {e}");
-    }
-    let header = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
-    for i in 0..200 {
-        let mut bad = good.clone();
-        bad[(i * 7919) % header] ^= 1 << (i % 8);
-        fs::write(d.join("model.safetensors"), &bad).unwrap();
-        let _ = Clip::from_dir(&d, &Device::flex());
-    }
+    common::damaged_weights_are_errors(&d, |dir| Clip::from_dir(dir, &Device::flex()));
     fs::write(d.join("config.json"), "{\"model_type\": \"clip\",").unwrap();
     assert!(clip_err(&d).contains("config.json"));
     // Non-finite weights.

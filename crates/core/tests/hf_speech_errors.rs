@@ -3,6 +3,8 @@
 //! is wrong with which utterance. Also: language-model and speech folders passed to the
 //! wrong loader say which loader to use.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -199,20 +201,7 @@ fn config_fields_out_of_range_are_named() {
 #[test]
 fn truncated_and_corrupt_weight_files_are_errors_not_panics() {
     let d = variant("wavlm", "corrupt", |_| {}, same);
-    let good = fs::read(d.join("model.safetensors")).unwrap();
-    for cut in [0, 7, 8, 200, good.len() / 2, good.len() - 1] {
-        fs::write(d.join("model.safetensors"), &good[..cut]).unwrap();
-        let e = speech_err(&d);
-        assert!(e.contains("model.safetensors"), "cut {cut}: {e}");
-    }
-    // Flipped bits in the header: an error or a model that loads, never a panic.
-    let header = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
-    for i in 0..200 {
-        let mut bad = good.clone();
-        bad[(i * 7919) % header] ^= 1 << (i % 8);
-        fs::write(d.join("model.safetensors"), &bad).unwrap();
-        let _ = SpeechEncoder::from_dir(&d, &Device::flex());
-    }
+    common::damaged_weights_are_errors(&d, |dir| SpeechEncoder::from_dir(dir, &Device::flex()));
 }
 
 #[test]
