@@ -28,13 +28,13 @@ fn cargo() -> OsString {
 /// exactly the feature unification of the README's test command, so the evals and the tests
 /// share one build (`cargo build -p <one package>` would unify features differently, without
 /// dev-dependencies and other members, and rebuild the Burn stack).
-pub fn build_args(args: &EvalArgs) -> Vec<OsString> {
+pub fn build_args(features: &str) -> Vec<OsString> {
     [
         "test",
         "--workspace",
         "--release",
         "--features",
-        args.device.features(),
+        features,
         "--no-run",
     ]
     .map(OsString::from)
@@ -123,13 +123,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let n = selected.len();
 
+    let features = args.build_features().map_err(anyhow::Error::msg)?;
     eprintln!(
-        "==> building every eval (cargo test --workspace --release --features {} --no-run)",
-        args.device.features()
+        "==> building every eval (cargo test --workspace --release --features {features} --no-run)"
     );
     let t_build = Instant::now();
     let built =
-        status(Path::new(&cargo), &build_args(args)).map_err(|e| format!("build failed: {e}"));
+        status(Path::new(&cargo), &build_args(&features)).map_err(|e| format!("build failed: {e}"));
     eprintln!("    build: {}", fmt_secs(t_build.elapsed().as_secs_f64()));
     let bin_dir = target_dir(&cargo)?.join("release");
     let mut outcomes = Vec::with_capacity(n);
@@ -202,6 +202,7 @@ mod tests {
             scale: Scale::Quick,
             out: "ember-out".into(),
             seed: 3,
+            features: None,
             list: false,
         }
     }
@@ -222,7 +223,7 @@ mod tests {
     fn command_lines() {
         let a = args(Device::Flex);
         assert_eq!(
-            strs(&build_args(&a)),
+            strs(&build_args(&a.build_features().unwrap())),
             [
                 "test",
                 "--workspace",
@@ -238,7 +239,8 @@ mod tests {
                 "--device", "flex", "--scale", "quick", "--out", "/o/core", "--seed", "3"
             ]
         );
-        let w = build_args(&args(Device::Wgpu));
+        let wa = args(Device::Wgpu);
+        let w = build_args(&wa.build_features().unwrap());
         assert!(
             strs(&w)
                 .windows(2)

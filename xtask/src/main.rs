@@ -31,8 +31,9 @@ enum Command {
         long_about = "Build and run paper evals, then summarize their claims.\n\n\
         First it builds every eval binary with\n\
         \x20 cargo test --workspace --release --features <F> --no-run\n\
-        (F = `ndarray` for --device flex|ndarray, `ndarray,wgpu` for --device wgpu): the very build \
-        of the README's test command, so evals and tests share one compiled Burn stack. Then, for \
+        (F = --features, by default `ndarray` for --device flex|ndarray and `ndarray,wgpu` for \
+        --device wgpu; pass `--features ndarray,wgpu` after the README's test command to reuse its \
+        build), so evals and tests share one compiled Burn stack. Then, for \
         each selected eval, it runs\n\
         \x20 <target>/release/<bin> --device <DEVICE> --scale <SCALE> --out <OUT>/<name> --seed <SEED>\n\n\
         Each eval writes <OUT>/<name>/report.json and report.md; afterwards <OUT>/summary.json and \
@@ -61,9 +62,34 @@ pub struct EvalArgs {
     /// Seed passed to every eval
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// Cargo features of the eval build [default: ndarray; ndarray,wgpu with --device wgpu].
+    /// `ndarray,wgpu` reuses the build of the README's test command
+    #[arg(long, value_name = "F")]
+    pub features: Option<String>,
     /// List the registered evals (name, paper, description) and exit
     #[arg(long)]
     pub list: bool,
+}
+
+impl EvalArgs {
+    /// The features the evals are built with: `--features`, else the device's default.
+    /// Errors: features that do not compile the chosen device in.
+    pub fn build_features(&self) -> Result<String, String> {
+        let f = match &self.features {
+            Some(f) => f.trim().to_string(),
+            None => return Ok(self.device.features().to_string()),
+        };
+        let names: Vec<&str> = f.split([',', ' ']).filter(|s| !s.is_empty()).collect();
+        // `flex` is a default feature of every crate; the others must be named.
+        if self.device != Device::Flex && !names.contains(&self.device.as_str()) {
+            return Err(format!(
+                "--features {f:?} does not compile in --device {}; add `{}`",
+                self.device.as_str(),
+                self.device.as_str()
+            ));
+        }
+        Ok(names.join(","))
+    }
 }
 
 /// Backend selection, passed through to the eval binaries as `--device`.
@@ -184,5 +210,15 @@ mod tests {
         assert_eq!(Device::Flex.features(), "ndarray");
         assert_eq!(Device::Ndarray.features(), "ndarray");
         assert_eq!(Device::Wgpu.features(), "ndarray,wgpu");
+    }
+
+    #[test]
+    fn features_override() {
+        assert_eq!(eval_args(&["eval"]).build_features().unwrap(), "ndarray");
+        let a = eval_args(&["eval", "--features", "ndarray, wgpu"]);
+        assert_eq!(a.build_features().unwrap(), "ndarray,wgpu");
+        let a = eval_args(&["eval", "--device", "wgpu", "--features", "ndarray"]);
+        let e = a.build_features().unwrap_err();
+        assert!(e.contains("does not compile in --device wgpu"), "{e}");
     }
 }

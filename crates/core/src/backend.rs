@@ -171,11 +171,25 @@ pub fn seed_everything(device: &Device, seed: u64) -> rand_chacha::ChaCha8Rng {
     rand_chacha::ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// Set (to anything) to make [`parity_devices`] fail when wgpu is not compiled in or its
+/// adapter cannot start, instead of skipping it: CI sets it, so a missing Vulkan driver
+/// cannot pass parity silently.
+pub const REQUIRE_WGPU_ENV: &str = "EMBER_REQUIRE_WGPU";
+
 /// Every compiled-in backend as `(name, device)`, for tests that compare backends.
 ///
 /// wgpu is included only when compiled in and when `EMBER_SKIP_WGPU` is unset; an adapter
-/// that fails to start is skipped with a message on stderr rather than failing the caller.
+/// that fails to start is skipped with a message on stderr rather than failing the caller,
+/// unless [`REQUIRE_WGPU_ENV`] is set.
+///
+/// # Panics
+/// With [`REQUIRE_WGPU_ENV`] set, when wgpu is not compiled in or cannot start.
 pub fn parity_devices() -> Vec<(BackendKind, Device)> {
+    let require = std::env::var_os(REQUIRE_WGPU_ENV).is_some();
+    assert!(
+        !require || BackendKind::Wgpu.is_compiled(),
+        "{REQUIRE_WGPU_ENV} is set but wgpu was not compiled in: build with --features ndarray,wgpu"
+    );
     let mut out = Vec::new();
     for kind in compiled_backends() {
         if kind == BackendKind::Wgpu && std::env::var_os("EMBER_SKIP_WGPU").is_some() {
@@ -183,6 +197,9 @@ pub fn parity_devices() -> Vec<(BackendKind, Device)> {
         }
         match device(kind) {
             Ok(d) => out.push((kind, d)),
+            Err(e) if require && kind == BackendKind::Wgpu => {
+                panic!("parity: {REQUIRE_WGPU_ENV} is set and {kind} cannot start: {e}")
+            }
             Err(e) => eprintln!("parity: skipping {kind}: {e}"),
         }
     }
