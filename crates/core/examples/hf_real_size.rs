@@ -133,40 +133,14 @@ fn probe_speech(model: &SpeechEncoder, device: &Device) -> Res<Vec<f32>> {
     Ok(ember_core::ops::to_host(out.last_hidden_state)?)
 }
 
-/// `load` for a speech encoder: the positional conv goes back as weight norm (`g = ‖w‖`,
-/// `v = w`), so the round trip is checked within 1e-5, not bit for bit.
-fn load_speech(dir: &Path) -> Res<()> {
-    let device = Device::flex();
-    let (model, bytes, before, load_s, peak) =
-        measured_load(dir, |d, dev| SpeechEncoder::from_dir(d, dev))?;
-    let a = probe_speech(&model, &device)?;
-    let copy: PathBuf = dir.with_extension("roundtrip");
-    model.save_pretrained(&copy)?;
-    drop(model);
-    let b = probe_speech(&SpeechEncoder::from_dir(&copy, &device)?, &device)?;
-    std::fs::remove_dir_all(&copy)?;
-    let diff = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
-    println!(
-        "{}",
-        serde_json::json!({
-            "phase": "load", "dir": dir, "file_mib": bytes, "load_s": load_s,
-            "peak_rss_mib_before": before, "peak_rss_mib_after_load": peak,
-            "roundtrip_max_abs_diff": diff
-        })
-    );
-    if a.len() != b.len() || diff > 1e-5 {
-        return Err("round trip changed the outputs".into());
-    }
-    Ok(())
-}
-
 fn load(dir: &Path) -> Res<()> {
     if is_speech(dir)? {
-        return load_speech(dir);
+        return roundtrip_bitwise(
+            dir,
+            |d, dev| SpeechEncoder::from_dir(d, dev),
+            |m, d| m.save_pretrained(d),
+            probe_speech,
+        );
     }
     if is_clip(dir)? {
         return roundtrip_bitwise(

@@ -260,22 +260,31 @@ impl SpeechEncoder {
     }
 
     /// Write the encoder (e.g. after fine-tuning) to `dir` as a Hugging Face checkpoint:
-    /// `config.json` and `model.safetensors` under the original names, the positional conv
-    /// as weight norm again (`g = ‖w‖`, `v = w`, which loads back to the same `w`), and
-    /// the tensors the encoder did not use unchanged.
+    /// `config.json` and `model.safetensors` under the original names (the positional conv
+    /// as the weight-norm pair or the plain weight it was read as), and the tensors the
+    /// encoder did not use unchanged. Loading what it wrote gives back the same tensors, bit
+    /// for bit.
     pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
         let values = param_values(&self.model)?;
         let mut out = recorded_tensors(&self.meta.params, &values)?;
-        let pos: ParamId = self.model.pos_conv_weight_id();
-        let (shape, w) = values
-            .get(&pos)
-            .ok_or_else(|| Error::InvalidInput("the positional conv weight is gone".into()))?;
-        match &self.meta.pos_conv {
-            PosConvWeight::Plain(n) => out.add(n.clone(), shape, w)?,
-            PosConvWeight::WeightNorm { g, v } => {
-                let k = shape[2];
-                out.add(g.clone(), &[1, 1, k], &column_norms(w, k))?;
+        let (weight, magnitude) = self.model.pos_conv_weight_ids();
+        let get = |id: &ParamId| {
+            values
+                .get(id)
+                .ok_or_else(|| Error::InvalidInput("the positional conv weight is gone".into()))
+        };
+        let (shape, w) = get(&weight)?;
+        match (&self.meta.pos_conv, magnitude) {
+            (PosConvWeight::Plain(n), None) => out.add(n.clone(), shape, w)?,
+            (PosConvWeight::WeightNorm { g, v }, Some(m)) => {
+                let (g_shape, g_values) = get(&m)?;
+                out.add(g.clone(), g_shape, g_values)?;
                 out.add(v.clone(), shape, w)?;
+            }
+            _ => {
+                return Err(Error::InvalidInput(
+                    "the positional conv's parametrisation does not match its source names".into(),
+                ));
             }
         }
         for (n, s, v) in &self.meta.extras {
@@ -283,15 +292,6 @@ impl SpeechEncoder {
         }
         write_hf_dir(dir.as_ref(), &out, &self.meta.config)
     }
-}
-
-/// `‖w[:, :, k]‖` for each kernel position of a row-major `[.., .., K]` weight.
-fn column_norms(w: &[f32], k: usize) -> Vec<f32> {
-    let mut n = vec![0.0f64; k];
-    for (i, x) in w.iter().enumerate() {
-        n[i % k] += (*x as f64) * (*x as f64);
-    }
-    n.into_iter().map(|s| s.sqrt() as f32).collect()
 }
 
 /// Zero mean, unit variance in place, as `Wav2Vec2FeatureExtractor` does with

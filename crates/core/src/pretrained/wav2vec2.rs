@@ -8,7 +8,7 @@
 //!     norm: "group": GroupNorm(C, C) on layer 0 only; "layer": LayerNorm over channels, all layers
 //!  -> [B, T, C] -> LayerNorm = extract_features            feature_projection.layer_norm
 //!  -> Linear(C, D)                                          feature_projection.projection
-//!  -> x + act(conv_pos(x)), grouped, kernel K, weight norm folded    encoder.pos_conv_embed
+//!  -> x + act(conv_pos(x)), grouped, kernel K, weight norm g·v/‖v‖  encoder.pos_conv_embed
 //!  post-LN (do_stable_layer_norm = false):
 //!     x = LN(x); hs[0] = x;  a = LN_1(x + Attn(x)); x = LN_2(a + FF(a))    encoder.layers.{i}
 //!  pre-LN (true):
@@ -279,18 +279,25 @@ pub enum PosConvWeight {
 }
 
 /// The convolutional positional embedding (grouped conv, "same" padding, activation).
+///
+/// A weight-normed checkpoint keeps its parametrisation: `weight` holds the direction `v`
+/// `[D, D/G, K]` and `magnitude` the `g` `[1, 1, K]`, and the forward pass computes
+/// `w = g · v / ‖v‖` (the norm over all dims but the kernel position, as
+/// `weight_norm(conv, dim=2)`), as PyTorch does. So fine-tuning trains `g` and `v` as the
+/// original does, and `save_pretrained` writes back exactly the tensors it read.
 #[derive(Module, Debug)]
 pub struct PosConv {
     weight: Param<Tensor<3>>,
+    magnitude: Option<Param<Tensor<3>>>,
     bias: Param<Tensor<1>>,
     kernel: usize,
     groups: usize,
 }
 
 impl PosConv {
-    /// Load `{prefix}.weight` or its weight-norm pair, folded into one weight at load time
-    /// (`w = g · v / ‖v‖`, the norm over all dims but the kernel position, as
-    /// `weight_norm(conv, dim=2)`), so the forward pass is a plain conv.
+    /// Load `{prefix}.weight` or its weight-norm pair (`weight_g` / `weight_v`, or
+    /// `parametrizations.weight.original0` / `original1`). Errors: a direction that is all
+    /// zero at some kernel position (the norm would divide by zero).
     fn load(
         w: &Weights,
         prefix: &str,
@@ -307,31 +314,42 @@ impl PosConv {
             ),
             ("weight_g", "weight_v"),
         ];
-        let (weight, source) = match pairs.iter().find(|(g, v)| {
+        let (weight, magnitude, source) = match pairs.iter().find(|(g, v)| {
             w.contains(&format!("{prefix}.{g}")) || w.contains(&format!("{prefix}.{v}"))
         }) {
             Some((g, v)) => {
                 let (g, v) = (format!("{prefix}.{g}"), format!("{prefix}.{v}"));
                 let gv = w.host(&g, &[1, 1, kernel])?;
                 let vv = w.host(&v, &shape)?;
-                let folded = fold_weight_norm(&gv, &vv, kernel).map_err(|k| {
-                    Error::format(
+                if let Some(k) = zero_kernel_position(&vv, kernel) {
+                    return Err(Error::format(
                         w.file_of(&v),
                         format!(
                             "tensor {v:?} is all zero at kernel position {k}: weight norm undefined"
                         ),
-                    )
-                })?;
-                let t = Tensor::from_data(TensorData::new(folded, shape), device);
-                (Param::from_tensor(t), PosConvWeight::WeightNorm { g, v })
+                    ));
+                }
+                let t = |data: Vec<f32>, s: [usize; 3]| {
+                    Param::from_tensor(Tensor::from_data(TensorData::new(data, s), device))
+                };
+                (
+                    t(vv, shape),
+                    Some(t(gv, [1, 1, kernel])),
+                    PosConvWeight::WeightNorm { g, v },
+                )
             }
             None => {
                 let name = format!("{prefix}.weight");
-                (w.param(&name, shape, device)?, PosConvWeight::Plain(name))
+                (
+                    w.param(&name, shape, device)?,
+                    None,
+                    PosConvWeight::Plain(name),
+                )
             }
         };
         let conv = Self {
             weight,
+            magnitude,
             bias: w.param(&format!("{prefix}.bias"), [d], device)?,
             kernel,
             groups,
@@ -339,9 +357,21 @@ impl PosConv {
         Ok((conv, source))
     }
 
-    /// The id of the (folded) weight parameter.
-    pub(crate) fn weight_id(&self) -> ParamId {
-        self.weight.id
+    /// The ids of the weight (`v` when weight-normed) and of the magnitude `g`, if any.
+    pub(crate) fn weight_ids(&self) -> (ParamId, Option<ParamId>) {
+        (self.weight.id, self.magnitude.as_ref().map(|m| m.id))
+    }
+
+    /// The conv kernel: `weight`, or `g · v / ‖v‖`.
+    fn kernel_weight(&self) -> Tensor<3> {
+        let v = self.weight.val();
+        match &self.magnitude {
+            None => v,
+            Some(g) => {
+                let norm = v.clone().powf_scalar(2.0).sum_dim(0).sum_dim(1).sqrt();
+                v * (g.val() / norm)
+            }
+        }
     }
 
     /// `[B, T, D]` -> `act(conv(x))` `[B, T, D]`.
@@ -349,7 +379,7 @@ impl PosConv {
         let [_, t, _] = x.dims();
         let y = conv1d(
             x.swap_dims(1, 2),
-            self.weight.val(),
+            self.kernel_weight(),
             Some(self.bias.val()),
             ConvOptions::new([1], [self.kernel / 2], [1], self.groups),
         );
@@ -359,28 +389,13 @@ impl PosConv {
     }
 }
 
-/// `w[o, i, k] = g[k] · v[o, i, k] / ‖v[:, :, k]‖`; `Err(k)` if a column of `v` is zero.
-pub(crate) fn fold_weight_norm(
-    g: &[f32],
-    v: &[f32],
-    kernel: usize,
-) -> std::result::Result<Vec<f32>, usize> {
-    let mut norm = vec![0.0f64; kernel];
+/// The first kernel position where `v` (row-major `[.., .., K]`) is all zero, if any.
+fn zero_kernel_position(v: &[f32], kernel: usize) -> Option<usize> {
+    let mut nonzero = vec![false; kernel];
     for (i, x) in v.iter().enumerate() {
-        norm[i % kernel] += (*x as f64) * (*x as f64);
+        nonzero[i % kernel] |= *x != 0.0;
     }
-    if let Some(k) = norm.iter().position(|&n| n == 0.0) {
-        return Err(k);
-    }
-    let scale: Vec<f32> = norm
-        .iter()
-        .zip(g)
-        .map(|(n, g)| (*g as f64 / n.sqrt()) as f32)
-        .collect();
-    Ok(v.iter()
-        .enumerate()
-        .map(|(i, x)| x * scale[i % kernel])
-        .collect())
+    nonzero.iter().position(|&n| !n)
 }
 
 /// Self-attention with q/k/v/out projections (all with bias) and an optional additive bias.
@@ -626,9 +641,9 @@ impl Wav2Vec2 {
         &self.cfg
     }
 
-    /// The id of the positional conv's folded weight (written back as weight norm).
-    pub(crate) fn pos_conv_weight_id(&self) -> ParamId {
-        self.pos_conv.weight_id()
+    /// The ids of the positional conv's weight (`v` when weight-normed) and magnitude `g`.
+    pub(crate) fn pos_conv_weight_ids(&self) -> (ParamId, Option<ParamId>) {
+        self.pos_conv.weight_ids()
     }
 
     /// Run on raw (already normalised, if the checkpoint expects it) waveforms `[B, N]`.
@@ -686,15 +701,29 @@ impl Wav2Vec2 {
 
 #[cfg(test)]
 mod tests {
-    use super::fold_weight_norm;
+    use super::*;
 
     #[test]
-    fn weight_norm_folds_over_the_kernel_dim() {
+    fn weight_norm_is_applied_over_the_kernel_dim() {
         // v [2, 1, 2]: column k=0 is (3, 4) (norm 5), k=1 is (0, 2) (norm 2).
-        let v = [3.0, 0.0, 4.0, 2.0];
-        let g = [10.0, 1.0];
-        let w = fold_weight_norm(&g, &v, 2).unwrap();
+        let device = Device::default();
+        let p = |d: Vec<f32>, s: [usize; 3]| {
+            Param::from_tensor(Tensor::from_data(TensorData::new(d, s), &device))
+        };
+        let conv = PosConv {
+            weight: p(vec![3.0, 0.0, 4.0, 2.0], [2, 1, 2]),
+            magnitude: Some(p(vec![10.0, 1.0], [1, 1, 2])),
+            bias: Param::from_tensor(Tensor::zeros([2], &device)),
+            kernel: 2,
+            groups: 1,
+        };
+        let w = conv
+            .kernel_weight()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(w, vec![6.0, 0.0, 8.0, 1.0]);
-        assert_eq!(fold_weight_norm(&g, &[0.0, 1.0, 0.0, 1.0], 2), Err(0));
+        assert_eq!(zero_kernel_position(&[0.0, 1.0, 0.0, 1.0], 2), Some(0));
+        assert_eq!(zero_kernel_position(&[3.0, 0.0, 4.0, 2.0], 2), None);
     }
 }
