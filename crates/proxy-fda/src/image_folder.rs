@@ -1,7 +1,9 @@
 //! An ImageFolder reader: `root/<class>/<image>.{png,jpg,jpeg}`, classes in sorted folder-name
 //! order, images in sorted file-name order, decoded with the `image` crate, resized to
 //! `size × size` (bilinear, aspect ratio not kept), scaled to `[0, 1]` and normalised per
-//! channel `(v − mean_c) / std_c`, stored CHW.
+//! channel `(v − mean_c) / std_c`, stored CHW. For a pretrained CLIP tower,
+//! [`ImageFolderConfig::clip`] preprocesses as CLIP's processor does instead (shortest edge,
+//! centre crop, CLIP's mean and std).
 //!
 //! Reading a tree the user points at:
 //! - the format is taken from the file's content (a JPEG named `.png` is read as JPEG);
@@ -15,6 +17,7 @@
 //!   it recurse.
 
 use burn::prelude::*;
+use ember_core::pretrained::ClipImageProcessor;
 use ember_core::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -31,6 +34,9 @@ pub struct ImageFolderConfig {
     pub max_side: u32,
     /// Most bytes the decoder may allocate for one image (default 256 MiB).
     pub max_decode_bytes: u64,
+    /// When set, replaces the resize and `mean`/`std` above: the processor's resize, centre
+    /// crop and normalisation (see [`ImageFolderConfig::clip`]).
+    pub processor: Option<ClipImageProcessor>,
 }
 
 impl ImageFolderConfig {
@@ -43,6 +49,23 @@ impl ImageFolderConfig {
             std: [0.25; 3],
             max_side: 16_384,
             max_decode_bytes: 256 << 20,
+            processor: None,
+        }
+    }
+
+    /// Images as a CLIP checkpoint expects them: `processor`'s resize of the shortest edge,
+    /// centre crop and normalisation (read it with `ClipImageProcessor::from_dir` from the
+    /// checkpoint folder). Errors: a processor without a square centre crop, since the images
+    /// of a folder must come out one size.
+    pub fn clip(processor: ClipImageProcessor) -> Result<Self> {
+        match processor.crop {
+            Some((h, w)) if h == w && h > 0 => Ok(Self {
+                processor: Some(processor),
+                ..Self::new(h)
+            }),
+            other => Err(Error::InvalidInput(format!(
+                "an ImageFolder needs a processor with a square centre crop, got {other:?}"
+            ))),
         }
     }
 }
@@ -71,6 +94,32 @@ impl ImageFolder {
     /// Whether there are no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// The images at `idx` (in that order) as a folder of their own, with the same classes.
+    /// Errors: an index out of range.
+    pub fn subset(&self, idx: &[usize]) -> Result<ImageFolder> {
+        let per = 3 * self.size * self.size;
+        let mut out = ImageFolder {
+            classes: self.classes.clone(),
+            paths: Vec::with_capacity(idx.len()),
+            labels: Vec::with_capacity(idx.len()),
+            pixels: Vec::with_capacity(idx.len() * per),
+            size: self.size,
+        };
+        for &i in idx {
+            if i >= self.len() {
+                return Err(Error::InvalidInput(format!(
+                    "image index {i} out of range for {} images",
+                    self.len()
+                )));
+            }
+            out.paths.push(self.paths[i].clone());
+            out.labels.push(self.labels[i]);
+            out.pixels
+                .extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+        }
+        Ok(out)
     }
 
     /// The images at `idx` as a `[len, 3, size, size]` tensor.
@@ -198,14 +247,32 @@ pub fn read_image_folder(root: impl AsRef<Path>, cfg: &ImageFolderConfig) -> Res
             return Err(Error::format(dir, "class folder has no PNG/JPEG images"));
         }
         for f in files {
-            let img = decode(&f, cfg)?
-                .resize_exact(cfg.size, cfg.size, image::imageops::FilterType::Triangle)
-                .to_rgb8();
-            for c in 0..3 {
-                for y in 0..s {
-                    for x in 0..s {
-                        let v = img.get_pixel(x as u32, y as u32)[c] as f32 / 255.0;
-                        out.pixels.push((v - cfg.mean[c]) / cfg.std[c]);
+            let img = decode(&f, cfg)?;
+            match &cfg.processor {
+                Some(p) => {
+                    let (px, dims) = p.chw(&img).map_err(|e| Error::format(&f, e.to_string()))?;
+                    if dims != (cfg.size, cfg.size) {
+                        return Err(Error::format(
+                            &f,
+                            format!(
+                                "preprocessed to {}×{}, the folder's images are {s}×{s}",
+                                dims.0, dims.1
+                            ),
+                        ));
+                    }
+                    out.pixels.extend(px);
+                }
+                None => {
+                    let img = img
+                        .resize_exact(cfg.size, cfg.size, image::imageops::FilterType::Triangle)
+                        .to_rgb8();
+                    for c in 0..3 {
+                        for y in 0..s {
+                            for x in 0..s {
+                                let v = img.get_pixel(x as u32, y as u32)[c] as f32 / 255.0;
+                                out.pixels.push((v - cfg.mean[c]) / cfg.std[c]);
+                            }
+                        }
                     }
                 }
             }

@@ -2,11 +2,13 @@
 #![recursion_limit = "256"]
 
 pub mod baselines;
+pub mod checkpoint;
 pub mod fda;
 pub mod forgetting;
 mod fused;
 pub mod image_folder;
 pub mod knn;
+pub mod method;
 pub mod proxy;
 pub mod sampler;
 pub mod synth;
@@ -20,6 +22,7 @@ pub use forgetting::{
 };
 pub use image_folder::{ImageFolder, ImageFolderConfig, read_image_folder};
 pub use knn::KnnGraph;
+pub use method::FtMethod;
 pub use proxy::{Proxies, ProxyGenerator, ProxyGeneratorConfig, ProxyLossConfig, ProxySet};
 pub use sampler::ClassBalancedSampler;
 pub use train::{

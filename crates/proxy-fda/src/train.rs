@@ -29,18 +29,19 @@ use crate::sampler::ClassBalancedSampler;
 use burn::nn::Linear;
 use burn::prelude::*;
 use ember_core::loss::cross_entropy;
-use ember_core::nn::CnnEncoder;
+use ember_core::nn::{CnnEncoder, ImageEncoder};
 use ember_core::train::StepOutput;
 use ember_core::{Error, Result};
 
 /// The model being fine-tuned: the encoder (initialised from the pre-trained one), a new
 /// classification head and, for Proxy-FDA, the proxy generator (trained jointly, by its own
 /// loss only). All three live on the autodiff device; the generator is part of the
-/// checkpoints.
+/// checkpoints. The encoder is any [`ImageEncoder`]: ember's [`CnnEncoder`] (the default) or
+/// a loaded CLIP image tower.
 #[derive(Module, Debug)]
-pub struct FtModel {
+pub struct FtModel<E: ImageEncoder = CnnEncoder> {
     /// Image encoder `f_θ`.
-    pub enc: CnnEncoder,
+    pub enc: E,
     /// Head on the fine-tuning classes.
     pub head: Linear,
     /// Proxy generator (`Some` for Proxy-FDA; `gen` is a reserved word).
@@ -48,13 +49,13 @@ pub struct FtModel {
 }
 
 /// What a fine-tuning step reads besides the model.
-pub struct FtData<'a> {
+pub struct FtData<'a, E = CnnEncoder> {
     /// Fine-tuning images; their labels are the head's classes.
     pub images: &'a ImageFolder,
     /// Batch sampler over `images.labels`.
     pub sampler: &'a ClassBalancedSampler,
     /// The frozen pre-trained encoder `f_θ0`, on `device` (no autodiff), in inference mode.
-    pub pre: &'a CnnEncoder,
+    pub pre: &'a E,
     /// Device of `pre`.
     pub device: Device,
     /// The autodiff device the [`FtModel`] lives on.
@@ -76,8 +77,8 @@ pub struct PreFeatureCache {
 
 impl PreFeatureCache {
     /// Run the frozen encoder over `images` in batches of `batch`.
-    pub fn compute(
-        pre: &CnnEncoder,
+    pub fn compute<E: ImageEncoder>(
+        pre: &E,
         images: &ImageFolder,
         batch: usize,
         device: &Device,
@@ -91,7 +92,7 @@ impl PreFeatureCache {
         let mut values = Vec::new();
         let idx: Vec<usize> = (0..n).collect();
         for chunk in idx.chunks(batch.max(1)) {
-            let f = pre.forward(images.batch(chunk, device));
+            let f = pre.encode(images.batch(chunk, device))?;
             values.extend(
                 f.into_data()
                     .try_into_vec_as::<f32>()
@@ -119,6 +120,16 @@ impl PreFeatureCache {
         self.n
     }
 
+    /// The features, row-major `[len, dim]`.
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+
+    /// Feature width.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Always false: a cache holds at least one image.
     pub fn is_empty(&self) -> bool {
         self.n == 0
@@ -143,7 +154,7 @@ impl PreFeatureCache {
     }
 }
 
-impl FtData<'_> {
+impl<E: ImageEncoder> FtData<'_, E> {
     /// Pre-trained features `f_θ0(x)` of the images at `idx`, moved to the autodiff device as a
     /// constant (no gradient).
     pub fn pre_features(&self, idx: &[usize]) -> Result<Tensor<2>> {
@@ -157,7 +168,7 @@ impl FtData<'_> {
             }
             return cache.rows(idx, &self.ad);
         }
-        let p = self.pre.forward(self.images.batch(idx, &self.device));
+        let p = self.pre.encode(self.images.batch(idx, &self.device))?;
         Ok(Tensor::<2>::from_data(p.into_data(), &self.ad))
     }
 
@@ -227,16 +238,16 @@ pub enum Regularizer<'a> {
 ///
 /// [`Trainer::run`]: ember_core::train::Trainer::run
 /// [`Trainer::run_steps`]: ember_core::train::Trainer::run_steps
-pub fn finetune_step<R: rand::Rng>(
-    m: &FtModel,
-    data: &FtData,
+pub fn finetune_step<E: ImageEncoder, R: rand::Rng>(
+    m: &FtModel<E>,
+    data: &FtData<E>,
     reg: &Regularizer,
     rng: &mut R,
 ) -> Result<StepOutput> {
     let idx = data.sampler.sample(rng);
     let y = data.labels(&idx)?; // checks the indices before `batch` would panic on them
     let x = data.images.batch(&idx, &data.ad);
-    let f = m.enc.forward(x);
+    let f = m.enc.encode(x)?;
     let mut loss = cross_entropy(m.head.forward(f.clone()), data.targets(y))?;
     match *reg {
         Regularizer::None => {}
@@ -286,15 +297,19 @@ pub fn sync_running_stats<M: Module>(module: &M) {
 }
 
 /// Naive fine-tuning step: cross-entropy only ([`Regularizer::None`]).
-pub fn naive_step<R: rand::Rng>(m: &FtModel, data: &FtData, rng: &mut R) -> Result<StepOutput> {
+pub fn naive_step<E: ImageEncoder, R: rand::Rng>(
+    m: &FtModel<E>,
+    data: &FtData<E>,
+    rng: &mut R,
+) -> Result<StepOutput> {
     finetune_step(m, data, &Regularizer::None, rng)
 }
 
 /// FDA step: `CE + λ L_FDA` with the kNN graph of the batch's pre-trained features
 /// ([`Regularizer::Fda`]).
-pub fn fda_step<R: rand::Rng>(
-    m: &FtModel,
-    data: &FtData,
+pub fn fda_step<E: ImageEncoder, R: rand::Rng>(
+    m: &FtModel<E>,
+    data: &FtData<E>,
     lambda: f64,
     cfg: &FdaConfig,
     rng: &mut R,
@@ -306,9 +321,9 @@ pub fn fda_step<R: rand::Rng>(
 /// pools proxies from the fine-tuned features; its pooling weights are detached in
 /// `L_ProxyFDA` and it learns only from `L_proxy`, so one optimiser step trains encoder, head
 /// and generator together. `m.gen_` must be `Some`.
-pub fn proxy_fda_step<R: rand::Rng>(
-    m: &FtModel,
-    data: &FtData,
+pub fn proxy_fda_step<E: ImageEncoder, R: rand::Rng>(
+    m: &FtModel<E>,
+    data: &FtData<E>,
     lambda: f64,
     cfg: &FdaConfig,
     proxy: &ProxyLossConfig,
@@ -324,9 +339,9 @@ pub fn proxy_fda_step<R: rand::Rng>(
 
 /// The linear-probe stage of LP-FT: cross-entropy of the head on the frozen pre-trained
 /// features (the encoder gets no gradient).
-pub fn linear_probe_step<R: rand::Rng>(
-    m: &FtModel,
-    data: &FtData,
+pub fn linear_probe_step<E: ImageEncoder, R: rand::Rng>(
+    m: &FtModel<E>,
+    data: &FtData<E>,
     rng: &mut R,
 ) -> Result<StepOutput> {
     let idx = data.sampler.sample(rng);

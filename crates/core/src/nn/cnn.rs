@@ -67,4 +67,9 @@ impl CnnEncoder {
         let [b, c, _, _] = x.dims();
         self.proj.forward(self.pool.forward(x).reshape([b, c]))
     }
+
+    /// Width of [`CnnEncoder::forward`]'s output (`d_out`).
+    pub fn feature_dim(&self) -> usize {
+        self.proj.weight.dims()[1]
+    }
 }

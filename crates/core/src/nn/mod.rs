@@ -7,14 +7,18 @@
 //!   loaded pretrained model implement, so each paper method runs on both.
 //! - [`mlp`]: a small multi-layer perceptron (heads, probes, adapters).
 //! - [`cnn`]: a small convolutional image encoder.
+//! - [`image_encoder`]: the [`ImageEncoder`] contract that the CNN and a loaded CLIP image
+//!   tower implement, so each image method runs on both.
 
 pub mod cnn;
+pub mod image_encoder;
 pub mod intervention;
 pub mod language_model;
 pub mod mlp;
 pub mod transformer;
 
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
+pub use image_encoder::ImageEncoder;
 pub use intervention::{Intervention, UnitEdit};
 pub use language_model::LanguageModel;
 pub use mlp::{Mlp, MlpConfig};

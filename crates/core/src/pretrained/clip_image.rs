@@ -159,6 +159,21 @@ impl ClipImageProcessor {
         }
     }
 
+    /// One image's pixel values, channels first (`3 × h × w`, row-major), with its
+    /// `(width, height)` after resizing and cropping: the host-side half of
+    /// [`ClipImageProcessor::preprocess`], for readers that stack images themselves.
+    pub fn chw(&self, img: &DynamicImage) -> Result<(Vec<f32>, (u32, u32))> {
+        let rgb = self.resize_and_crop(img)?;
+        let (w, h) = rgb.dimensions();
+        let n = w as usize * h as usize;
+        let raw = rgb.into_raw();
+        let mut out = Vec::with_capacity(3 * n);
+        for c in 0..3 {
+            out.extend((0..n).map(|p| self.value(raw[p * 3 + c], c)));
+        }
+        Ok((out, (w, h)))
+    }
+
     /// Pixel values `[B, 3, H, W]` for `images` (all must come out the same size: crop, or
     /// give images of one shape).
     pub fn preprocess(&self, images: &[DynamicImage], device: &Device) -> Result<Tensor<4>> {
@@ -168,8 +183,7 @@ impl ClipImageProcessor {
         let mut out = Vec::new();
         let mut dims = None;
         for (i, img) in images.iter().enumerate() {
-            let rgb = self.resize_and_crop(img)?;
-            let (w, h) = rgb.dimensions();
+            let (px, (w, h)) = self.chw(img)?;
             match dims {
                 None => dims = Some((w, h)),
                 Some(d) if d != (w, h) => {
@@ -180,11 +194,7 @@ impl ClipImageProcessor {
                 }
                 _ => {}
             }
-            let (w, h) = (w as usize, h as usize);
-            let raw = rgb.into_raw();
-            for c in 0..3 {
-                out.extend((0..h * w).map(|p| self.value(raw[p * 3 + c], c)));
-            }
+            out.extend(px);
         }
         let (w, h) = dims.expect("at least one image");
         Ok(Tensor::from_data(

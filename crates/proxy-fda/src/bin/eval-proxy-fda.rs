@@ -16,10 +16,11 @@ use ember_core::nn::{CnnEncoder, CnnEncoderConfig};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Table};
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
+use ember_proxy_fda::checkpoint::{self, CheckpointFt};
 use ember_proxy_fda::synth::{self, Attrs};
 use ember_proxy_fda::*;
 use rand::RngExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -27,6 +28,66 @@ use std::time::Instant;
 struct Cli {
     #[command(flatten)]
     eval: EvalArgs,
+    /// Instead of the synthetic eval: fine-tune the image tower of your own CLIP checkpoint, a
+    /// local Hugging Face folder (config.json of a `clip` or `clip_vision_model`,
+    /// model.safetensors, optionally preprocessor_config.json), on --data with each --method;
+    /// writes report.json and report.md to --out.
+    #[arg(long, value_name = "DIR", requires = "data")]
+    model: Option<PathBuf>,
+    /// With --model: fine-tuning images, root/<class>/<image>.{png,jpg,jpeg}.
+    #[arg(long, value_name = "DIR", requires = "model")]
+    data: Option<PathBuf>,
+    /// With --model: test images with the same class folders (default: hold out --holdout of
+    /// each class of --data).
+    #[arg(long, value_name = "DIR", requires = "model")]
+    test: Option<PathBuf>,
+    /// With --model and no --test: fraction of each class held out for testing.
+    #[arg(long, value_name = "F", default_value_t = 0.2)]
+    holdout: f64,
+    /// With --model: another labelled ImageFolder; its linear-probe accuracy before and after
+    /// fine-tuning measures forgetting.
+    #[arg(long, value_name = "DIR", requires = "model")]
+    probe: Option<PathBuf>,
+    /// With --model: methods to run, repeatable: naive, lp-ft, l2sp=λ, ldifs=λ, fda=λ,
+    /// proxy-fda=λ (default: naive, lp-ft, fda=1, proxy-fda=1).
+    #[arg(long = "method", value_name = "M")]
+    methods: Vec<FtMethod>,
+    /// With --model: fine-tuning steps per method.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    steps: usize,
+    /// With --model: peak learning rate of fine-tuning.
+    #[arg(long, value_name = "LR", default_value_t = 1e-5)]
+    lr: f64,
+    /// With --model: classes per batch × images per class.
+    #[arg(long, value_name = "M", default_value_t = 8)]
+    classes_per_batch: usize,
+    /// With --model: images per class in a batch.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    per_class: usize,
+}
+
+/// `--model`: fine-tuning a local CLIP checkpoint, through `ember_proxy_fda::checkpoint`.
+fn run_checkpoint(cli: &Cli, model: &Path) -> Result<()> {
+    let (kind, device) = cli.eval.setup()?;
+    let mut job = CheckpointFt::new(model, cli.data.clone().context("--model needs --data")?);
+    job.test_dir = cli.test.clone();
+    job.holdout = cli.holdout;
+    job.probe_dir = cli.probe.clone();
+    if !cli.methods.is_empty() {
+        job.methods = cli.methods.clone();
+    }
+    job.steps = cli.steps;
+    job.lr = cli.lr;
+    job.classes_per_batch = cli.classes_per_batch;
+    job.per_class = cli.per_class;
+    job.seed = cli.eval.seed;
+    job.run_dir = Some(cli.eval.run_dir("runs")?);
+    job.progress = true;
+    let res = job.run(&device)?;
+    let header = checkpoint::report_header(kind.name()).with_seed(cli.eval.seed);
+    let path = res.write_report(header, &cli.eval.out)?;
+    eprintln!("report {}", path.display());
+    Ok(())
 }
 
 struct Plan {
@@ -71,61 +132,7 @@ impl Plan {
 }
 
 /// Fine-tuning methods; the λ grids are fixed here, before any result was seen.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Method {
-    Naive,
-    LpFt,
-    L2Sp(f64),
-    Ldifs(f64),
-    Fda(f64),
-    ProxyFda(f64),
-}
-
-impl Method {
-    fn family(&self) -> &'static str {
-        match self {
-            Method::Naive => "naive FT",
-            Method::LpFt => "LP-FT",
-            Method::L2Sp(_) => "L2-SP",
-            Method::Ldifs(_) => "LDIFS",
-            Method::Fda(_) => "FDA",
-            Method::ProxyFda(_) => "Proxy-FDA",
-        }
-    }
-    fn lambda(&self) -> Option<f64> {
-        match *self {
-            Method::L2Sp(l) | Method::Ldifs(l) | Method::Fda(l) | Method::ProxyFda(l) => Some(l),
-            _ => None,
-        }
-    }
-    fn label(&self) -> String {
-        match self.lambda() {
-            Some(l) => format!("{} λ={l}", self.family()),
-            None => self.family().to_string(),
-        }
-    }
-    /// The fine-tuning step's regulariser (LP-FT's second stage is plain fine-tuning).
-    fn regularizer<'a>(
-        &self,
-        fda: &FdaConfig,
-        l2sp_ref: &'a [(Tensor<1>, bool)],
-    ) -> Regularizer<'a> {
-        match *self {
-            Method::Naive | Method::LpFt => Regularizer::None,
-            Method::L2Sp(lambda) => Regularizer::L2Sp {
-                lambda,
-                reference: l2sp_ref,
-            },
-            Method::Ldifs(lambda) => Regularizer::Ldifs { lambda },
-            Method::Fda(lambda) => Regularizer::Fda { lambda, cfg: *fda },
-            Method::ProxyFda(lambda) => Regularizer::ProxyFda {
-                lambda,
-                cfg: *fda,
-                proxy: ProxyLossConfig::default(),
-            },
-        }
-    }
-}
+use ember_proxy_fda::FtMethod as Method;
 
 fn methods(n_lambdas: usize) -> Vec<Method> {
     let pick = |g: [f64; 3]| -> Vec<f64> {
@@ -410,7 +417,7 @@ fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
     tr.resume()?;
     let start = Instant::now();
     let steps_before = tr.step();
-    let reg = method.regularizer(&ctx.fda, &l2sp_ref);
+    let reg = method.regularizer(&ctx.fda, &ProxyLossConfig::default(), &l2sp_ref);
     tr.run(|m, rng, _| finetune_step(m, &data, &reg, rng))?;
     let ran = (tr.step() - steps_before).max(1);
     let ms = start.elapsed().as_secs_f64() * 1e3 / ran as f64;
@@ -606,6 +613,9 @@ fn select<'a>(res: &'a [RunResult], family: &str, naive_acc: f64) -> &'a RunResu
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(model) = &cli.model {
+        return run_checkpoint(&cli, model);
+    }
     let args = &cli.eval;
     let started = Instant::now();
     let (kind, device) = args.start("proxy-fda")?;
