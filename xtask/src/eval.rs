@@ -25,8 +25,8 @@ fn cargo() -> OsString {
 }
 
 /// `cargo test --workspace --release --features <F> --no-run`: builds every eval binary with
-/// exactly the feature unification of the README's test command, so the evals and the tests
-/// share one build (`cargo build -p <one package>` would unify features differently, without
+/// exactly the feature unification of the README's test command (by default), so the evals
+/// and the tests share one build (`cargo build -p <one package>` would unify features differently, without
 /// dev-dependencies and other members, and rebuild the Burn stack).
 pub fn build_args(features: &str) -> Vec<OsString> {
     [
@@ -229,7 +229,7 @@ mod tests {
                 "--workspace",
                 "--release",
                 "--features",
-                "ndarray",
+                "ndarray,wgpu",
                 "--no-run"
             ]
         );

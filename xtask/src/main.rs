@@ -31,9 +31,9 @@ enum Command {
         long_about = "Build and run paper evals, then summarize their claims.\n\n\
         First it builds every eval binary with\n\
         \x20 cargo test --workspace --release --features <F> --no-run\n\
-        (F = --features, by default `ndarray` for --device flex|ndarray and `ndarray,wgpu` for \
-        --device wgpu; pass `--features ndarray,wgpu` after the README's test command to reuse its \
-        build), so evals and tests share one compiled Burn stack. Then, for \
+        (F = --features, default `ndarray,wgpu`: the very build of the README's test command, so \
+        evals and tests share one compiled Burn stack; `--features ndarray` skips compiling wgpu \
+        for a CPU-only machine). Then, for \
         each selected eval, it runs\n\
         \x20 <target>/release/<bin> --device <DEVICE> --scale <SCALE> --out <OUT>/<name> --seed <SEED>\n\n\
         Each eval writes <OUT>/<name>/report.json and report.md; afterwards <OUT>/summary.json and \
@@ -62,8 +62,8 @@ pub struct EvalArgs {
     /// Seed passed to every eval
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
-    /// Cargo features of the eval build [default: ndarray; ndarray,wgpu with --device wgpu].
-    /// `ndarray,wgpu` reuses the build of the README's test command
+    /// Cargo features of the eval build [default: ndarray,wgpu, the README's test build].
+    /// `ndarray` alone skips compiling wgpu (then only --device flex|ndarray run)
     #[arg(long, value_name = "F")]
     pub features: Option<String>,
     /// List the registered evals (name, paper, description) and exit
@@ -112,13 +112,11 @@ impl Device {
         }
     }
 
-    /// Cargo features the eval crates are built with. `flex` is a default feature of the
-    /// paper crates; `ndarray` is always added so the build matches the test build.
+    /// Cargo features the eval crates are built with by default: those of the README's test
+    /// command (`flex` is a default feature of every crate), whatever the device, so evals
+    /// and tests share one build and `--device wgpu` needs no rebuild.
     pub fn features(self) -> &'static str {
-        match self {
-            Device::Flex | Device::Ndarray => "ndarray",
-            Device::Wgpu => "ndarray,wgpu",
-        }
+        "ndarray,wgpu"
     }
 }
 
@@ -207,16 +205,19 @@ mod tests {
 
     #[test]
     fn features_per_device() {
-        assert_eq!(Device::Flex.features(), "ndarray");
-        assert_eq!(Device::Ndarray.features(), "ndarray");
-        assert_eq!(Device::Wgpu.features(), "ndarray,wgpu");
+        for d in [Device::Flex, Device::Ndarray, Device::Wgpu] {
+            assert_eq!(d.features(), "ndarray,wgpu", "{d:?}");
+        }
     }
 
     #[test]
     fn features_override() {
-        assert_eq!(eval_args(&["eval"]).build_features().unwrap(), "ndarray");
-        let a = eval_args(&["eval", "--features", "ndarray, wgpu"]);
-        assert_eq!(a.build_features().unwrap(), "ndarray,wgpu");
+        assert_eq!(
+            eval_args(&["eval"]).build_features().unwrap(),
+            "ndarray,wgpu"
+        );
+        let a = eval_args(&["eval", "--features", " ndarray "]);
+        assert_eq!(a.build_features().unwrap(), "ndarray");
         let a = eval_args(&["eval", "--device", "wgpu", "--features", "ndarray"]);
         let e = a.build_features().unwrap_err();
         assert!(e.contains("does not compile in --device wgpu"), "{e}");
