@@ -2,8 +2,11 @@
 //! on the same Hugging Face `config.json` + `model.safetensors` (f32, CPU).
 //!
 //! Usage:
-//!   candle-peer --arch bert|llama --model DIR --batch B --seq T --iters N [--warmup W] [--threads K]
-//!   candle-peer --arch bert|llama --model DIR --check
+//!   candle-peer --arch bert|llama|clip --model DIR --batch B --seq T --iters N [--warmup W] [--threads K]
+//!   candle-peer --arch bert|llama|clip --model DIR --check
+//!
+//! `clip` runs the image tower of a `CLIPModel` checkpoint (`get_image_features`: pooled
+//! output → `visual_projection`) on `B` images and ignores `--seq`.
 //!
 //! Timing prints one JSON line. `--check` compares against the reference run that the fixture
 //! folder holds in `io.safetensors` (PyTorch / transformers outputs).
@@ -14,6 +17,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
+use candle_transformers::models::clip::text_model::Activation;
+use candle_transformers::models::clip::vision_model::{ClipVisionConfig, ClipVisionTransformer};
 use candle_transformers::models::{bert, llama};
 
 struct Args {
@@ -27,7 +32,7 @@ struct Args {
     check: bool,
 }
 
-const USAGE: &str = "usage: candle-peer --arch bert|llama --model DIR --batch B --seq T --iters N \
+const USAGE: &str = "usage: candle-peer --arch bert|llama|clip --model DIR --batch B --seq T --iters N \
                      [--warmup W] [--threads K] [--check]";
 
 fn parse_args() -> Result<Args> {
@@ -64,8 +69,8 @@ fn parse_args() -> Result<Args> {
             _ => bail!("unknown flag {flag}\n{USAGE}"),
         }
     }
-    if a.arch != "bert" && a.arch != "llama" {
-        bail!("--arch must be bert or llama\n{USAGE}");
+    if !matches!(a.arch.as_str(), "bert" | "llama" | "clip") {
+        bail!("--arch must be bert, llama or clip\n{USAGE}");
     }
     if a.model.as_os_str().is_empty() {
         bail!("--model DIR is required\n{USAGE}");
@@ -180,6 +185,9 @@ fn main() -> Result<()> {
         std::env::set_var("RAYON_NUM_THREADS", k.to_string());
     }
     let dev = Device::Cpu;
+    if args.arch == "clip" {
+        return run_clip(&args, &dev);
+    }
     let (model, vocab, max_pos) = Model::load(&args.arch, &args.model, &dev)?;
     if args.check {
         return check(&args, &model, &dev);
@@ -195,22 +203,8 @@ fn main() -> Result<()> {
     let ids = Tensor::from_vec(ids, (b, t), &dev)?;
     let mask = Tensor::ones((b, t), DType::U32, &dev)?;
 
-    for _ in 0..args.warmup {
-        model.forward(&ids, &mask)?;
-    }
-    let mut ms = Vec::with_capacity(args.iters);
-    for _ in 0..args.iters {
-        let start = Instant::now();
-        let out = model.forward(&ids, &mask)?; // CPU backend is eager: done when it returns
-        ms.push(start.elapsed().as_secs_f64() * 1e3);
-        std::hint::black_box(out);
-    }
-    ms.sort_by(|x, y| x.total_cmp(y));
-    let median = if ms.len() % 2 == 1 {
-        ms[ms.len() / 2]
-    } else {
-        (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0
-    };
+    let ms = timed(args.warmup, args.iters, || model.forward(&ids, &mask))?;
+    let median = median(&ms);
     let output = match model {
         Model::Bert(_) => "last_hidden_state",
         Model::Llama(..) => "last_position_logits",
@@ -235,6 +229,179 @@ fn main() -> Result<()> {
         output,
     );
     println!("{line}");
+    Ok(())
+}
+
+/// `warmup` untimed calls, then `iters` timed ones; the times in milliseconds, sorted.
+fn timed(warmup: usize, iters: usize, f: impl Fn() -> Result<Tensor>) -> Result<Vec<f64>> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut ms = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let start = Instant::now();
+        let out = f()?; // CPU backend is eager: done when it returns
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(out);
+    }
+    ms.sort_by(|x, y| x.total_cmp(y));
+    Ok(ms)
+}
+
+/// Median of sorted, non-empty times.
+fn median(ms: &[f64]) -> f64 {
+    if ms.len() % 2 == 1 {
+        ms[ms.len() / 2]
+    } else {
+        (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0
+    }
+}
+
+/// The image tower of a Hugging Face `CLIPModel` checkpoint: `vision_model.*` and
+/// `visual_projection` (the text tower's weights are never read).
+struct ClipImage {
+    tower: ClipVisionTransformer,
+    /// `None` for a checkpoint without `visual_projection.weight` (a bare `CLIPVisionModel`):
+    /// the image features are then the pooled output itself.
+    projection: Option<candle_nn::Linear>,
+    cfg: ClipVisionConfig,
+}
+
+impl ClipImage {
+    fn load(dir: &Path, dev: &Device) -> Result<Self> {
+        let cfg_text = std::fs::read_to_string(dir.join("config.json"))
+            .with_context(|| format!("reading {}/config.json", dir.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&cfg_text)?;
+        // CLIPModel nests the tower's settings under vision_config; a CLIPVisionModel(WithProjection)
+        // config has them at the top level.
+        let vc = json.get("vision_config").unwrap_or(&json);
+        // Missing keys take transformers' CLIPVisionConfig defaults (ViT-B/32).
+        let size = |k: &str, default: usize| -> Result<usize> {
+            match vc.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(v) => v.as_u64().map(|n| n as usize).with_context(|| format!("vision_config.{k}: not a count: {v}")),
+            }
+        };
+        let act = vc.get("hidden_act").and_then(|v| v.as_str()).unwrap_or("quick_gelu");
+        if act != "quick_gelu" {
+            bail!("vision_config.hidden_act is {act}; candle's CLIP vision model only has quick_gelu");
+        }
+        let eps = vc.get("layer_norm_eps").and_then(|v| v.as_f64()).unwrap_or(1e-5);
+        if (eps - 1e-5).abs() > 1e-12 {
+            bail!("vision_config.layer_norm_eps is {eps}; candle's CLIP vision model hard-codes 1e-5");
+        }
+        // visual_projection is [projection_dim, hidden] with CLIPModel's top-level projection_dim
+        // (vision_config.projection_dim is an unused leftover there, often a stale 512).
+        let projection_dim = json
+            .get("projection_dim")
+            .or_else(|| vc.get("projection_dim"))
+            .and_then(|v| v.as_u64())
+            .map_or(512, |n| n as usize);
+        let cfg = ClipVisionConfig {
+            embed_dim: size("hidden_size", 768)?,
+            activation: Activation::QuickGelu,
+            intermediate_size: size("intermediate_size", 3072)?,
+            num_hidden_layers: size("num_hidden_layers", 12)?,
+            num_attention_heads: size("num_attention_heads", 12)?,
+            projection_dim,
+            num_channels: size("num_channels", 3)?,
+            image_size: size("image_size", 224)?,
+            patch_size: size("patch_size", 32)?,
+        };
+        if cfg.embed_dim % cfg.num_attention_heads != 0 || cfg.image_size % cfg.patch_size != 0 {
+            bail!("vision_config: hidden_size must divide by num_attention_heads and image_size by patch_size: {cfg:?}");
+        }
+        let weights = dir.join("model.safetensors");
+        // SAFETY: the file is memory-mapped read-only and not modified while the program runs.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, dev)? };
+        let tower = ClipVisionTransformer::new(vb.pp("vision_model"), &cfg)?;
+        let projection = if vb.contains_tensor("visual_projection.weight") {
+            Some(candle_nn::linear_no_bias(cfg.embed_dim, cfg.projection_dim, vb.pp("visual_projection"))?)
+        } else {
+            None
+        };
+        Ok(Self { tower, projection, cfg })
+    }
+
+    /// pixels: [B, C, S, S] → image features [B, projection_dim] (not normalised),
+    /// transformers' `get_image_features`.
+    fn image_features(&self, pixels: &Tensor) -> Result<Tensor> {
+        let pooled = pixels.apply(&self.tower)?; // post_layernorm(last_hidden_state[:, 0, :])
+        Ok(match &self.projection {
+            Some(p) => pooled.apply(p)?,
+            None => pooled,
+        })
+    }
+}
+
+/// `--arch clip`: time or check the image tower.
+fn run_clip(args: &Args, dev: &Device) -> Result<()> {
+    let model = ClipImage::load(&args.model, dev)?;
+    if args.check {
+        return check_clip(args, &model, dev);
+    }
+    let (b, c, s) = (args.batch, model.cfg.num_channels, model.cfg.image_size);
+    // The same fixed pixels ember's hf_real_size example feeds (about [-1.5, 1.5]).
+    let px: Vec<f32> = (0..b * c * s * s).map(|i| (i as f32 * 0.013).sin() * 1.5).collect();
+    let px = Tensor::from_vec(px, (b, c, s, s), dev)?;
+    let ms = timed(args.warmup, args.iters, || model.image_features(&px))?;
+    let median = median(&ms);
+    let output = if model.projection.is_some() { "image_features" } else { "pooled_output" };
+    let line = format!(
+        concat!(
+            r#"{{"peer":"candle","candle_version":"{}","arch":"clip","batch":{},"image_size":{},"#,
+            r#""iters":{},"warmup":{},"median_ms":{:.4},"min_ms":{:.4},"images_per_s":{:.2},"#,
+            r#""threads":{},"output":"{}"}}"#
+        ),
+        CANDLE_VERSION,
+        b,
+        s,
+        args.iters,
+        args.warmup,
+        median,
+        ms[0],
+        b as f64 / (median / 1e3),
+        candle_core::utils::get_num_threads(),
+        output,
+    );
+    println!("{line}");
+    Ok(())
+}
+
+fn check_clip(args: &Args, model: &ClipImage, dev: &Device) -> Result<()> {
+    let io = candle_core::safetensors::load(args.model.join("io.safetensors"), dev)
+        .context("--check needs the fixture's io.safetensors")?;
+    let get = |k: &str| io.get(k).with_context(|| format!("io.safetensors has no {k}"));
+    let px = get("pixel_values")?.to_dtype(DType::F32)?;
+    let feats = model.image_features(&px)?; // [B, E]
+    let mut compared = false;
+    // transformers 5.x returns get_image_features as the pooler output of the vision call:
+    // the projected, unnormalised image features.
+    if let Some(r) = io.get("vision_pooler_output") {
+        if r.dims() == feats.dims() {
+            let d = max_abs_diff(&feats, r)?;
+            println!("check clip: image features (projected, unnormalised) vs vision_pooler_output {:?}: max |diff| = {d:.3e}", r.dims());
+            compared = true;
+        } else {
+            println!("check clip: vision_pooler_output is {:?}, not the features' {:?}; skipped", r.dims(), feats.dims());
+        }
+    }
+    if let Some(r) = io.get("image_embeds") {
+        let norm = feats.sqr()?.sum_keepdim(1)?.sqrt()?;
+        let d = max_abs_diff(&feats.broadcast_div(&norm)?, r)?;
+        println!("check clip: L2-normalised image features vs image_embeds {:?}: max |diff| = {d:.3e}", r.dims());
+        compared = true;
+    }
+    if let Some(r) = io.get("vision_last_hidden_state") {
+        // The last encoder layer's output (before post_layernorm) is transformers' last_hidden_state.
+        let hs = model.tower.output_hidden_states(&px)?;
+        let d = max_abs_diff(&hs[hs.len() - 2], r)?;
+        println!("check clip: vision last hidden state vs vision_last_hidden_state {:?}: max |diff| = {d:.3e}", r.dims());
+        compared = true;
+    }
+    if !compared {
+        bail!("io.safetensors holds none of vision_pooler_output, image_embeds, vision_last_hidden_state");
+    }
     Ok(())
 }
 
