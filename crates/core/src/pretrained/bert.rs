@@ -17,8 +17,8 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    HfActivation, apply_edit, attention_mask, embedding, layer_norm, linear, merge_heads, sdpa,
-    split_heads,
+    HfActivation, apply_edit, attention_mask, dense, embedding, layer_norm, linear, merge_heads,
+    sdpa, split_heads,
 };
 use super::weights::Weights;
 use crate::error::{Error, Result};
@@ -357,17 +357,17 @@ impl Bert {
             out.hidden_states.push(x.clone());
         }
         for (layer, edit) in self.layers.iter().zip(&edits) {
-            let q = split_heads(layer.query.forward(x.clone()), h);
-            let k = split_heads(layer.key.forward(x.clone()), h);
-            let v = split_heads(layer.value.forward(x.clone()), h);
+            let q = split_heads(dense(&layer.query, x.clone()), h);
+            let k = split_heads(dense(&layer.key, x.clone()), h);
+            let v = split_heads(dense(&layer.value, x.clone()), h);
             let ctx = merge_heads(sdpa(q, k, v, mask.clone(), scale));
-            let a = layer.attn_norm.forward(x + layer.attn_out.forward(ctx));
-            let m = c.activation.forward(layer.intermediate.forward(a.clone()));
+            let a = layer.attn_norm.forward(x + dense(&layer.attn_out, ctx));
+            let m = c.activation.forward(dense(&layer.intermediate, a.clone()));
             if opts.mlp_activations {
                 out.mlp_activations.push(m.clone());
             }
             let m = apply_edit(m, edit.as_ref());
-            x = layer.out_norm.forward(a + layer.output.forward(m));
+            x = layer.out_norm.forward(a + dense(&layer.output, m));
             if opts.hidden_states {
                 out.hidden_states.push(x.clone());
             }

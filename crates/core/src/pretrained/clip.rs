@@ -50,8 +50,8 @@ use burn::tensor::ops::ConvOptions;
 pub use super::clip_image::{ClipImageProcessor, open_image};
 use super::config::HfConfig;
 use super::layers::{
-    HfActivation, attention_mask, embedding, host_ids, layer_norm, linear, merge_heads, sdpa,
-    split_heads,
+    HfActivation, attention_mask, dense, embedding, host_ids, layer_norm, linear, merge_heads,
+    sdpa, split_heads,
 };
 use super::weights::{SavedParam, Weights};
 use super::{param_values, recorded_tensors, write_hf_dir};
@@ -245,13 +245,13 @@ impl ClipEncoder {
             states.push(x.clone());
             let a = l.layer_norm1.forward(x.clone());
             let [_, _, d] = a.dims();
-            let q = split_heads(l.attn.q.forward(a.clone()), h);
-            let kk = split_heads(l.attn.k.forward(a.clone()), h);
-            let v = split_heads(l.attn.v.forward(a), h);
+            let q = split_heads(dense(&l.attn.q, a.clone()), h);
+            let kk = split_heads(dense(&l.attn.k, a.clone()), h);
+            let v = split_heads(dense(&l.attn.v, a), h);
             let ctx = sdpa(q, kk, v, mask.clone(), 1.0 / ((d / h) as f64).sqrt());
-            x = x + l.attn.out.forward(merge_heads(ctx));
+            x = x + dense(&l.attn.out, merge_heads(ctx));
             let m = l.layer_norm2.forward(x.clone());
-            x = x + l.fc2.forward(self.act.forward(l.fc1.forward(m)));
+            x = x + dense(&l.fc2, self.act.forward(dense(&l.fc1, m)));
         }
         states.push(x);
         states

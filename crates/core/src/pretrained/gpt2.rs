@@ -16,8 +16,8 @@ use burn::prelude::*;
 use super::config::HfConfig;
 use super::layers::{
     DecoderDims, DecoderStart, HfActivation, KvCache, apply_edit, attention_mask, conv1d,
-    decoder_start, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa,
-    split_heads, tied_logits,
+    decoder_start, dense, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks,
+    sdpa, split_heads, tied_logits,
 };
 use super::weights::Weights;
 use crate::error::Result;
@@ -182,7 +182,7 @@ impl Gpt2 {
         let scale = 1.0 / ((d / h) as f64).sqrt();
         let out = run_blocks(x, c.num_layers, &opts, &edits, |i, x, edit| {
             let l = &self.layers[i];
-            let qkv = l.c_attn.forward(l.ln_1.forward(x.clone()));
+            let qkv = dense(&l.c_attn, l.ln_1.forward(x.clone()));
             let q = split_heads(qkv.clone().slice([0..b, 0..t, 0..d]), h);
             let k = split_heads(qkv.clone().slice([0..b, 0..t, d..2 * d]), h);
             let v = split_heads(qkv.slice([0..b, 0..t, 2 * d..3 * d]), h);
@@ -190,13 +190,11 @@ impl Gpt2 {
                 Some(cache) => cache.update(i, k, v),
                 None => (k, v),
             };
-            let x = x + l
-                .c_proj
-                .forward(merge_heads(sdpa(q, k, v, mask.clone(), scale)));
+            let x = x + dense(&l.c_proj, merge_heads(sdpa(q, k, v, mask.clone(), scale)));
             let m = c
                 .activation
-                .forward(l.c_fc.forward(l.ln_2.forward(x.clone())));
-            let x = x + l.mlp_proj.forward(apply_edit(m.clone(), edit));
+                .forward(dense(&l.c_fc, l.ln_2.forward(x.clone())));
+            let x = x + dense(&l.mlp_proj, apply_edit(m.clone(), edit));
             Ok((x, m))
         })?;
         let mut out = finish_decoder(out, |x| self.ln_f.forward(x));

@@ -78,6 +78,17 @@ pub fn linear(
     Ok(Linear { weight, bias })
 }
 
+/// `l(x)` for `[B, T, D]` as one `[B·T, D] × [D, N]` matmul. Burn keeps a batched linear
+/// in its batched form when `T` is a multiple of 32 (`MatmulTransformPolicy`), which packs and
+/// streams the weight once per sequence; folding the batch into the rows does it once per
+/// call (the reshapes are views of a contiguous tensor).
+pub fn dense(l: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [b, t, d] = x.dims();
+    let y = l.forward(x.reshape([b * t, d]));
+    let n = y.dims()[1];
+    y.reshape([b, t, n])
+}
+
 /// A GPT-2 `Conv1D` (`weight [in, out]`, `bias [out]`, stored untransposed) as a [`Linear`].
 pub fn conv1d(
     w: &Weights,

@@ -17,8 +17,8 @@ use burn::prelude::*;
 use super::config::HfConfig;
 use super::layers::{
     DecoderDims, DecoderStart, HfActivation, KvCache, Rope, apply_edit, attention_mask,
-    decoder_start, embedding, finish_decoder, linear, merge_heads, repeat_kv, rms_norm, run_blocks,
-    sdpa, split_heads, tied_logits,
+    decoder_start, dense, embedding, finish_decoder, linear, merge_heads, repeat_kv, rms_norm,
+    run_blocks, sdpa, split_heads, tied_logits,
 };
 use super::weights::Weights;
 use crate::error::Result;
@@ -234,11 +234,11 @@ impl Llama {
             let hn = l.input_norm.forward(x.clone());
             let q = c
                 .rope
-                .apply(split_heads(l.q.forward(hn.clone()), h), &cos, &sin);
+                .apply(split_heads(dense(&l.q, hn.clone()), h), &cos, &sin);
             let k = c
                 .rope
-                .apply(split_heads(l.k.forward(hn.clone()), kvh), &cos, &sin);
-            let v = split_heads(l.v.forward(hn), kvh);
+                .apply(split_heads(dense(&l.k, hn.clone()), kvh), &cos, &sin);
+            let v = split_heads(dense(&l.v, hn), kvh);
             let (k, v) = match cache.as_deref_mut() {
                 Some(cache) => cache.update(i, k, v),
                 None => (k, v),
@@ -250,10 +250,10 @@ impl Llama {
                 mask.clone(),
                 scale,
             );
-            let x = x + l.o.forward(merge_heads(ctx));
+            let x = x + dense(&l.o, merge_heads(ctx));
             let hn = l.post_norm.forward(x.clone());
-            let m = c.activation.forward(l.gate.forward(hn.clone())) * l.up.forward(hn);
-            let x = x + l.down.forward(apply_edit(m.clone(), edit));
+            let m = c.activation.forward(dense(&l.gate, hn.clone())) * dense(&l.up, hn);
+            let x = x + dense(&l.down, apply_edit(m.clone(), edit));
             Ok((x, m))
         })?;
         let mut out = finish_decoder(out, |x| self.norm.forward(x));

@@ -17,8 +17,8 @@ use burn::prelude::*;
 use super::config::HfConfig;
 use super::layers::{
     DecoderDims, DecoderStart, HfActivation, KvCache, Rope, apply_edit, attention_mask,
-    decoder_start, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa,
-    tied_logits,
+    decoder_start, dense, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks,
+    sdpa, tied_logits,
 };
 use super::weights::Weights;
 use crate::error::Result;
@@ -216,9 +216,7 @@ impl NeoX {
         let out = run_blocks(x, c.num_layers, &opts, &edits, |i, x, edit| {
             let l = &self.layers[i];
             // [B, T, H, 3·hd] -> per-head q | k | v.
-            let qkv = l
-                .qkv
-                .forward(l.input_norm.forward(x.clone()))
+            let qkv = dense(&l.qkv, l.input_norm.forward(x.clone()))
                 .reshape([b, t, h, 3 * hd])
                 .swap_dims(1, 2);
             let part = |r: std::ops::Range<usize>| qkv.clone().slice([0..b, 0..h, 0..t, r]);
@@ -229,9 +227,7 @@ impl NeoX {
                 Some(cache) => cache.update(i, k, v),
                 None => (k, v),
             };
-            let a = l
-                .dense
-                .forward(merge_heads(sdpa(q, k, v, mask.clone(), scale)));
+            let a = dense(&l.dense, merge_heads(sdpa(q, k, v, mask.clone(), scale)));
             let mlp_in = if c.parallel_residual {
                 x.clone()
             } else {
@@ -239,8 +235,8 @@ impl NeoX {
             };
             let m = c
                 .activation
-                .forward(l.h_to_4h.forward(l.post_norm.forward(mlp_in.clone())));
-            let mlp = l.four_h_to_h.forward(apply_edit(m.clone(), edit));
+                .forward(dense(&l.h_to_4h, l.post_norm.forward(mlp_in.clone())));
+            let mlp = dense(&l.four_h_to_h, apply_edit(m.clone(), edit));
             let x = if c.parallel_residual {
                 x + a + mlp
             } else {

@@ -24,7 +24,7 @@ use burn::tensor::module::{attention, conv1d};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
 
 use super::config::HfConfig;
-use super::layers::{HfActivation, layer_norm, linear, merge_heads, split_heads};
+use super::layers::{HfActivation, dense, layer_norm, linear, merge_heads, split_heads};
 use super::speech::{SpeechArchitecture, SpeechOutput};
 use super::wavlm::{RelPosGate, RelPositionBias};
 use super::weights::Weights;
@@ -410,9 +410,9 @@ pub struct SpeechAttention {
 impl SpeechAttention {
     fn forward(&self, x: Tensor<3>, h: usize, bias: Option<Tensor<4>>) -> Tensor<3> {
         let [_, _, d] = x.dims();
-        let q = split_heads(self.q.forward(x.clone()), h);
-        let k = split_heads(self.k.forward(x.clone()), h);
-        let v = split_heads(self.v.forward(x), h);
+        let q = split_heads(dense(&self.q, x.clone()), h);
+        let k = split_heads(dense(&self.k, x.clone()), h);
+        let v = split_heads(dense(&self.v, x), h);
         let ctx = attention(
             q,
             k,
@@ -425,7 +425,7 @@ impl SpeechAttention {
                 is_causal: false,
             },
         );
-        self.out.forward(merge_heads(ctx))
+        dense(&self.out, merge_heads(ctx))
     }
 }
 
@@ -445,8 +445,10 @@ impl EncoderLayer {
     fn forward(&self, x: Tensor<3>, c: &Wav2Vec2Config, rel_bias: Option<&Tensor<4>>) -> Tensor<3> {
         let h = c.num_heads;
         let ff = |a: Tensor<3>| {
-            self.output
-                .forward(c.hidden_act.forward(self.intermediate.forward(a)))
+            dense(
+                &self.output,
+                c.hidden_act.forward(dense(&self.intermediate, a)),
+            )
         };
         let attn_in = if c.do_stable_layer_norm {
             self.layer_norm.forward(x.clone())
