@@ -12,6 +12,7 @@
 //!   distance, `max_size_group = 5`.
 //! * `engine_pooled_10k`: the same items mean-pooled (one frame: no DTW), no subsampling cap
 //!   on X = A (50 items per group).
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ember_abx::text::{MdKernel, ParallelEmbeddings, meaning_abx, meaning_abx_with};

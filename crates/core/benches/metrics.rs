@@ -2,6 +2,7 @@
 //! `scripts/bench_sklearn.py` (numbers in docs/perf.md).
 //!
 //! `cargo bench -p ember-core --bench metrics`
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::hint::black_box;
 use std::time::Duration;

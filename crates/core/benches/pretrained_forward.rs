@@ -2,6 +2,7 @@
 //! target dir): the hot path of every analysis that runs a pretrained encoder over a corpus.
 //! The side-by-side comparison with candle-transformers is `scripts/bench_hf_forward.sh`
 //! (figures in `docs/perf.md`); this bench tracks ember's own number across changes.
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::path::PathBuf;
 

@@ -2,6 +2,7 @@
 //! forward, at the size of the `core` eval's full scale, on every compiled CPU backend:
 //! flex against ndarray (the card's CPU backend) is the peer comparison. wgpu is skipped
 //! here: on lavapipe it measures a software rasteriser, not a GPU.
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use burn::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};

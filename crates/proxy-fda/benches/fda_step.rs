@@ -15,6 +15,7 @@
 //! The `proxy_generator` group isolates the generator: its forward, loss and backward on a
 //! `[32, 64]` batch, through the tensor path (`forward` + `proxy_generator_loss`) and the
 //! fused host pass.
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use burn::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};

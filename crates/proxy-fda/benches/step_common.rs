@@ -22,9 +22,14 @@ pub struct Ft {
 /// The fine-tuning methods the step can run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Method {
+    /// Plain fine-tuning: cross-entropy only; the frozen encoder is not used.
     Naive,
+    /// Cross-entropy + `ldifs_penalty` between the fine-tuned and pre-trained features.
     Ldifs,
+    /// Cross-entropy + `fda_loss` over the k-NN graph of the pre-trained features.
     Fda,
+    /// Cross-entropy + `proxy_fda_loss` with proxies from the `ProxyGenerator` (fused
+    /// `forward_with_loss`), plus the generator's own loss.
     ProxyFda,
 }
 

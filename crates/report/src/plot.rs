@@ -1,4 +1,4 @@
-//! PNG plots for reports: [`line`], [`heatmap`] and grouped [`bar`] charts.
+//! PNG plots for reports: [`line()`], [`heatmap`] and grouped [`bar`] charts.
 //!
 //! Every function validates its input first and returns [`Error::PlotData`] for data that
 //! cannot be drawn (no series, no finite values, ragged rows, ...) instead of panicking;
@@ -55,11 +55,14 @@ pub fn series_color(i: usize) -> RGBColor {
 /// One named curve of a [`LinePlot`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
+    /// Legend label of the curve.
     pub name: String,
+    /// `(x, y)` points, joined in this order (sort by `x` for an ordinary curve).
     pub points: Vec<(f64, f64)>,
 }
 
 impl Series {
+    /// A series called `name` through `points`.
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Series {
             name: name.into(),
@@ -72,10 +75,15 @@ impl Series {
 /// points with `x <= 0`) are skipped; it is an error if nothing drawable is left.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LinePlot {
+    /// Caption drawn above the chart; also names the plot in [`Error::PlotData`].
     pub title: String,
+    /// Description of the x axis.
     pub x_label: String,
+    /// Description of the y axis.
     pub y_label: String,
+    /// The curves, coloured by position with [`series_color`]; at least one is required.
     pub series: Vec<Series>,
+    /// Use a logarithmic x axis (points with `x <= 0` are then skipped).
     pub log_x: bool,
 }
 
@@ -85,12 +93,20 @@ pub struct LinePlot {
 /// values outside it are clamped and non-finite cells are grey. A colour bar shows the scale.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Heatmap {
+    /// Caption drawn above the chart; also names the plot in [`Error::PlotData`].
     pub title: String,
+    /// Description of the x axis (columns).
     pub x_label: String,
+    /// Description of the y axis (rows).
     pub y_label: String,
+    /// Column labels, left to right: empty (column indices are shown) or one per column.
     pub x_ticks: Vec<String>,
+    /// Row labels, bottom to top: empty (row indices are shown) or one per row.
     pub y_ticks: Vec<String>,
+    /// The cells as `values[y][x]`; every row must have the same, non-zero length.
     pub values: Vec<Vec<f64>>,
+    /// Fixed `(lo, hi)` of the colour scale (finite, `lo < hi`); `None` uses the data's
+    /// finite min..max.
     pub value_range: Option<(f64, f64)>,
     /// Write each cell's value in the cell.
     pub annotate: bool,
@@ -101,9 +117,14 @@ pub struct Heatmap {
 /// gap.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BarChart {
+    /// Caption drawn above the chart; also names the plot in [`Error::PlotData`].
     pub title: String,
+    /// Description of the y (value) axis.
     pub y_label: String,
+    /// Group labels along the x axis, one per group; at least one is required.
     pub groups: Vec<String>,
+    /// `(legend name, values)` per series, with one value per entry of `groups`; bars are
+    /// coloured by series position with [`series_color`].
     pub series: Vec<(String, Vec<f64>)>,
 }
 

@@ -18,11 +18,13 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Non-finite numbers (NaN, ±inf) are written to JSON as `null` and read back as NaN.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
+    /// Layout version the report was written with; [`Report::new`] sets [`SCHEMA_VERSION`].
     pub schema_version: u32,
     /// Short eval name, e.g. `"abx"`; also the report's directory name under the xtask output.
     pub eval: String,
     /// Paper id, e.g. `"P2"`, or `"core"`.
     pub paper: String,
+    /// Human-readable title; the heading of `report.md`.
     pub title: String,
     /// Backend / device the eval ran on, e.g. `"flex"`.
     #[serde(default)]
@@ -30,20 +32,25 @@ pub struct Report {
     /// `"quick"` or `"full"`.
     #[serde(default)]
     pub scale: String,
+    /// RNG seed the eval ran with (0 unless set).
     #[serde(default)]
     pub seed: u64,
     /// Wall-clock seconds of the eval itself.
     #[serde(default, deserialize_with = "de_f64")]
     pub elapsed_s: f64,
+    /// The paper's claims with our measurements, in the order they are rendered.
     #[serde(default)]
     pub claims: Vec<Claim>,
     /// Free-form numbers, e.g. `tokens_per_s`.
     #[serde(default, deserialize_with = "de_f64_map")]
     pub metrics: BTreeMap<String, f64>,
+    /// Supporting tables, rendered under "Tables" in order.
     #[serde(default)]
     pub tables: Vec<Table>,
+    /// Figure files next to the report, linked under "Figures" in order.
     #[serde(default)]
     pub figures: Vec<Figure>,
+    /// Free-form remarks (caveats, deviations from the paper), rendered as a bullet list.
     #[serde(default)]
     pub notes: Vec<String>,
 }
@@ -63,6 +70,7 @@ pub struct Claim {
     /// The value we compare against (paper number, baseline model, chance level, ...).
     #[serde(default)]
     pub baseline: Option<f64>,
+    /// What `baseline` is, e.g. `"paper"` or `"unigram entropy"`.
     #[serde(default)]
     pub baseline_label: Option<String>,
     /// Whether the claim holds in our reproduction, as decided by the eval.
@@ -77,25 +85,34 @@ pub struct Claim {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum Cell {
+    /// A number, rendered with [`fmt_num`].
     Num(f64),
+    /// Text, rendered as is (markdown-escaped in tables).
     Text(String),
+    /// No value; rendered as `–`.
     Empty,
 }
 
 /// A titled table of cells.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Table {
+    /// Heading shown above the table in `report.md`.
     pub title: String,
+    /// Column headers.
     pub columns: Vec<String>,
+    /// The rows; rows shorter than the widest row or header are padded with blank cells when
+    /// rendered.
     pub rows: Vec<Vec<Cell>>,
 }
 
 /// A figure file written next to the report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Figure {
+    /// Title, used as the image's alt text in `report.md`.
     pub title: String,
     /// Path relative to the report directory, e.g. `"loss.png"`.
     pub file: String,
+    /// Text shown in italics under the image; may be empty.
     #[serde(default)]
     pub caption: String,
 }
@@ -313,6 +330,7 @@ impl Table {
 }
 
 impl Figure {
+    /// A figure stored at `file` (relative to the report directory) with a title and caption.
     pub fn new(
         title: impl Into<String>,
         file: impl Into<String>,
@@ -351,18 +369,22 @@ impl Report {
         }
     }
 
+    /// Builder: sets the backend / device name.
     pub fn with_device(mut self, device: impl Into<String>) -> Self {
         self.device = device.into();
         self
     }
+    /// Builder: sets the scale (`"quick"` or `"full"`).
     pub fn with_scale(mut self, scale: impl Into<String>) -> Self {
         self.scale = scale.into();
         self
     }
+    /// Builder: sets the RNG seed.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
+    /// Builder: sets the eval's wall-clock time in seconds.
     pub fn with_elapsed(mut self, elapsed_s: f64) -> Self {
         self.elapsed_s = elapsed_s;
         self
@@ -394,22 +416,27 @@ impl Report {
         self
     }
 
+    /// Appends a claim.
     pub fn add_claim(&mut self, claim: Claim) -> &mut Self {
         self.claims.push(claim);
         self
     }
+    /// Sets a metric, replacing any earlier value under the same name.
     pub fn add_metric(&mut self, name: impl Into<String>, value: f64) -> &mut Self {
         self.metrics.insert(name.into(), value);
         self
     }
+    /// Appends a table.
     pub fn add_table(&mut self, table: Table) -> &mut Self {
         self.tables.push(table);
         self
     }
+    /// Appends a figure; the file itself is written separately (e.g. with [`crate::plot`]).
     pub fn add_figure(&mut self, figure: Figure) -> &mut Self {
         self.figures.push(figure);
         self
     }
+    /// Appends a note.
     pub fn add_note(&mut self, note: impl Into<String>) -> &mut Self {
         self.notes.push(note.into());
         self

@@ -14,11 +14,14 @@ use crate::{Error, Report, Result, fmt_num};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// The eval ran to completion and its report loaded.
     Ok,
+    /// The eval failed to build or run, or left no valid report; see [`RunRecord::error`].
     Failed,
 }
 
 impl RunStatus {
+    /// The lowercase name used in JSON and `REPORT.md`: `"ok"` or `"failed"`.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Ok => "ok",
@@ -30,37 +33,55 @@ impl RunStatus {
 /// One eval run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunRecord {
+    /// The eval's name, e.g. `"abx"`.
     pub eval: String,
+    /// Whether the run succeeded.
     pub status: RunStatus,
     /// Wall-clock seconds of the run as timed by the caller.
     pub elapsed_s: f64,
     /// The eval's report directory, relative to the summary directory (`"<eval>"`).
     pub report_dir: String,
+    /// Why the run failed (the error's `Display` text); `None` for successful runs.
     pub error: Option<String>,
 }
 
 /// One claim of one eval, flattened for the cross-eval table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClaimRow {
+    /// The eval that reported the claim.
     pub eval: String,
+    /// The eval report's paper id ([`Report::paper`]).
     pub paper: String,
+    /// The claim's id within its report ([`Claim::id`](crate::Claim::id)), e.g. `"C1"`.
     pub claim_id: String,
+    /// The paper's statement.
     pub statement: String,
+    /// What was measured, and how.
     pub metric: String,
+    /// Our measured value of `metric`.
     pub ours: f64,
+    /// The value compared against, if any.
     pub baseline: Option<f64>,
+    /// What `baseline` is, e.g. `"paper"`.
     #[serde(default)]
     pub baseline_label: Option<String>,
+    /// Whether the claim holds, as decided by the eval.
     pub holds: bool,
 }
 
 /// All runs of one `cargo xtask eval` invocation and all their claims.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
+    /// One record per eval, in run order.
     pub runs: Vec<RunRecord>,
+    /// The claims of all successful runs, in run order.
     pub claims: Vec<ClaimRow>,
+    /// Total wall-clock seconds: the sum of the runs as built by [`Summary::build`], or
+    /// whatever the caller set instead.
     pub total_elapsed_s: f64,
+    /// Backend / device the evals ran on, e.g. `"flex"`.
     pub device: String,
+    /// `"quick"` or `"full"`.
     pub scale: String,
 }
 

@@ -1,3 +1,6 @@
+//! [`Report`](ember_report::Report): JSON round trip, markdown sections, atomic writes, and
+//! the errors for missing, corrupt and newer-schema files.
+
 use std::path::PathBuf;
 
 use ember_report::{Claim, Error, Figure, Report, SCHEMA_VERSION, Table, row};

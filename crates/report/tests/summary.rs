@@ -1,3 +1,6 @@
+//! [`Summary`](ember_report::Summary): flattening runs into claim rows, markdown and text rendering,
+//! and the `summary.json` + `REPORT.md` round trip.
+
 use std::path::PathBuf;
 
 use ember_report::{Claim, Error, Report, RunStatus, Summary};

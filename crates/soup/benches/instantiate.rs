@@ -2,6 +2,7 @@
 //! peer is a plain memory copy moving the same number of bytes (`copy_from_slice` of
 //! `(n + 2)·p / 2` floats: as many bytes read plus written). The Burn-graph path
 //! (`SoupOfExperts::export`) is benched beside it.
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use burn::prelude::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

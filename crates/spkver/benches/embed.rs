@@ -1,6 +1,7 @@
 //! Hot paths: embedding extraction (log-mel → frozen encoder → simplified head, and the
 //! x-vector baseline) in utterances/s, and EER + minDCF over 1M trials through
 //! `ember_core::metrics::verification_metrics` (also benched in ember-core's `metrics`).
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ember_spkver::SslEncoderConfig;
