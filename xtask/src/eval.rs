@@ -12,7 +12,7 @@ use crate::EvalArgs;
 use crate::evals;
 
 /// The workspace root (the parent of this crate's directory).
-fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives inside the workspace")

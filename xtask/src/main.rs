@@ -2,9 +2,12 @@
 //!
 //! * `cargo xtask eval [NAME...]`: build and run paper evals and collect their reports into
 //!   `<OUT>/REPORT.md` and `<OUT>/summary.json`. See [`eval`].
+//! * `cargo xtask tidy`: check the workspace conventions a lint cannot (crate layout, backend
+//!   features, eval registration, README sections, figures). See [`tidy`].
 
 mod eval;
 mod evals;
+mod tidy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +45,15 @@ enum Command {
         does not hold is a result, not a failure."
     )]
     Eval(EvalArgs),
+    /// Check the workspace conventions a compiler lint cannot; exits non-zero on a violation
+    #[command(
+        long_about = "Check the workspace conventions a compiler lint cannot: every paper crate \
+        forwards the flex/ndarray/wgpu features, has tests/parity.rs, registers its eval binaries \
+        in xtask/src/evals.rs, has the README sections of docs/new-crate.md and uses its README as \
+        crate docs; every member opts into [workspace.lints]; every committed figure is shown by a \
+        markdown file and every linked image exists. Prints one line per problem."
+    )]
+    Tidy,
 }
 
 /// Arguments of `cargo xtask eval`.
@@ -104,6 +116,7 @@ pub enum Device {
 }
 
 impl Device {
+    /// The name passed to the eval binaries as `--device`.
     pub fn as_str(self) -> &'static str {
         match self {
             Device::Flex => "flex",
@@ -130,6 +143,7 @@ pub enum Scale {
 }
 
 impl Scale {
+    /// The name passed to the eval binaries as `--scale`.
     pub fn as_str(self) -> &'static str {
         match self {
             Scale::Quick => "quick",
@@ -138,10 +152,26 @@ impl Scale {
     }
 }
 
+/// Runs `cargo xtask tidy`.
+fn run_tidy() -> anyhow::Result<ExitCode> {
+    let problems = tidy::check(&eval::project_root())?;
+    for p in &problems {
+        println!("{p}");
+    }
+    if problems.is_empty() {
+        eprintln!("tidy: the workspace follows its conventions (docs/new-crate.md)");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("tidy: {} problem(s)", problems.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
+        Command::Tidy => run_tidy(),
     };
     // Print errors ourselves: `main() -> Result` would add a backtrace under RUST_BACKTRACE.
     result.unwrap_or_else(|e| {
@@ -161,6 +191,7 @@ mod tests {
     fn eval_args(args: &[&str]) -> EvalArgs {
         match parse(args).unwrap().command {
             Command::Eval(a) => a,
+            Command::Tidy => panic!("not an eval command"),
         }
     }
 

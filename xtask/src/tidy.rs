@@ -1,0 +1,396 @@
+//! `cargo xtask tidy`: the workspace conventions a compiler lint cannot check.
+//!
+//! Every crate under `crates/` with an eval binary (a *paper crate*, plus ember-core):
+//! - forwards the backend features (`default = ["flex"]`, `flex`, `ndarray`, `wgpu` to
+//!   ember-core's) so a user picks the backend by cargo feature on any crate;
+//! - has `tests/parity.rs` (flex, ndarray and wgpu agree);
+//! - registers every `src/bin/eval-*.rs` in [`crate::evals::EVALS`], and every registered eval
+//!   points at an existing binary of the named package;
+//! - has a README with the sections a researcher looks for: the equations and the code that
+//!   implements them, how it is checked, what is reconstructed, limitations, the eval;
+//! - uses its README as the crate docs (`#![doc = include_str!("../README.md")]`).
+//!
+//! Every workspace member opts into `[workspace.lints]`. Every committed figure (`.png` /
+//! `.svg` outside `tests/`, `assets/` and build output) is referenced by a markdown file, and
+//! every image a markdown file links to exists.
+//!
+//! `docs/new-crate.md` is the checklist these checks enforce.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::evals::EVALS;
+
+/// README sections every paper crate has (matched case-insensitively in any heading).
+pub const README_SECTIONS: [&str; 5] = [
+    "equations",
+    "how it is checked",
+    "reconstructed",
+    "limitations",
+    "eval",
+];
+
+/// One violated convention, with the file it is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    /// The file (relative to the workspace root) the problem is in or about.
+    pub path: PathBuf,
+    /// What is wrong, and what the convention is.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// Every problem of the workspace at `root`, sorted.
+pub fn check(root: &Path) -> anyhow::Result<Vec<Problem>> {
+    let mut out = Vec::new();
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates"))? {
+        let dir = entry?.path();
+        if dir.join("Cargo.toml").is_file() {
+            members.push(dir);
+        }
+    }
+    members.sort();
+    members.push(root.join("xtask"));
+    for dir in &members {
+        check_lints(root, dir, &mut out)?;
+    }
+    for dir in members
+        .iter()
+        .filter(|d| d.starts_with(root.join("crates")))
+    {
+        let bins = eval_bins(dir)?;
+        if bins.is_empty() {
+            continue;
+        }
+        check_paper_crate(root, dir, &bins, &mut out)?;
+    }
+    check_registry(root, &mut out)?;
+    check_figures(root, &mut out)?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn rel(root: &Path, p: &Path) -> PathBuf {
+    p.strip_prefix(root).unwrap_or(p).to_path_buf()
+}
+
+fn read(p: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+}
+
+/// `name = "..."` of a manifest's `[package]` table.
+fn package_name(manifest: &str) -> Option<String> {
+    let pkg = manifest.split("[package]").nth(1)?;
+    let pkg = pkg.split("\n[").next()?;
+    pkg.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "name").then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// Manifest lines without spaces, for matching `key=value` whatever the formatting.
+fn compact_lines(manifest: &str) -> BTreeSet<String> {
+    manifest
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").replace([' ', '\t'], ""))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Names of `src/bin/eval-*.rs`.
+fn eval_bins(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let bin_dir = dir.join("src/bin");
+    let mut v = Vec::new();
+    if bin_dir.is_dir() {
+        for e in std::fs::read_dir(&bin_dir)? {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".rs")
+                && stem.starts_with("eval-")
+            {
+                v.push(stem.to_string());
+            }
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+fn check_lints(root: &Path, dir: &Path, out: &mut Vec<Problem>) -> anyhow::Result<()> {
+    let path = dir.join("Cargo.toml");
+    let text = read(&path)?;
+    let has = text
+        .split("[lints]")
+        .nth(1)
+        .and_then(|t| t.split("\n[").next())
+        .is_some_and(|t| compact_lines(t).contains("workspace=true"));
+    if !has {
+        out.push(Problem {
+            path: rel(root, &path),
+            message:
+                "missing `[lints] workspace = true` (the workspace lints apply to every member)"
+                    .into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_paper_crate(
+    root: &Path,
+    dir: &Path,
+    bins: &[String],
+    out: &mut Vec<Problem>,
+) -> anyhow::Result<()> {
+    let manifest_path = dir.join("Cargo.toml");
+    let manifest = read(&manifest_path)?;
+    let package = package_name(&manifest).unwrap_or_default();
+    let mut problem = |p: &Path, m: String| {
+        out.push(Problem {
+            path: rel(root, p),
+            message: m,
+        })
+    };
+    if package != "ember-core" {
+        let lines = compact_lines(&manifest);
+        for want in [
+            "default=[\"flex\"]",
+            "flex=[\"ember-core/flex\"]",
+            "ndarray=[\"ember-core/ndarray\"]",
+            "wgpu=[\"ember-core/wgpu\"]",
+        ] {
+            if !lines.contains(want) {
+                problem(
+                    &manifest_path,
+                    format!(
+                        "feature line `{want}` missing: every crate forwards the backends to ember-core"
+                    ),
+                );
+            }
+        }
+    }
+    if !dir.join("tests/parity.rs").is_file() {
+        problem(
+            &dir.join("tests"),
+            "no tests/parity.rs: flex, ndarray and wgpu must be checked against each other".into(),
+        );
+    }
+    for bin in bins {
+        if !EVALS.iter().any(|e| e.bin == bin && e.package == package) {
+            problem(
+                &dir.join(format!("src/bin/{bin}.rs")),
+                format!("eval binary not registered in xtask/src/evals.rs (package {package})"),
+            );
+        }
+    }
+    let readme_path = dir.join("README.md");
+    match std::fs::read_to_string(&readme_path) {
+        Err(_) => problem(&readme_path, "missing".into()),
+        Ok(readme) => {
+            let headings: Vec<String> = readme
+                .lines()
+                .filter(|l| l.starts_with('#') && !l.starts_with("#!") && !l.starts_with("# "))
+                .map(str::to_lowercase)
+                .collect();
+            for s in README_SECTIONS {
+                if !headings.iter().any(|h| h.contains(s)) {
+                    problem(
+                        &readme_path,
+                        format!("no section heading containing {s:?} (see docs/new-crate.md)"),
+                    );
+                }
+            }
+        }
+    }
+    let lib = dir.join("src/lib.rs");
+    if lib.is_file() && !read(&lib)?.contains("#![doc = include_str!(\"../README.md\")]") {
+        problem(
+            &lib,
+            "the crate docs should be its README: `#![doc = include_str!(\"../README.md\")]`"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn check_registry(root: &Path, out: &mut Vec<Problem>) -> anyhow::Result<()> {
+    for e in EVALS {
+        let mut found = false;
+        for entry in std::fs::read_dir(root.join("crates"))? {
+            let dir = entry?.path();
+            let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+                continue;
+            };
+            if package_name(&manifest).as_deref() == Some(e.package)
+                && dir.join(format!("src/bin/{}.rs", e.bin)).is_file()
+            {
+                found = true;
+            }
+        }
+        if !found {
+            out.push(Problem {
+                path: PathBuf::from("xtask/src/evals.rs"),
+                message: format!(
+                    "eval {:?} names {} --bin {}, which does not exist",
+                    e.name, e.package, e.bin
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Markdown and figure files, skipping build output, tests and fonts.
+fn walk(dir: &Path, md: &mut Vec<PathBuf>, figs: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            if !matches!(
+                name.as_str(),
+                "target" | ".git" | "tests" | "assets" | "ember-out" | "node_modules"
+            ) && !name.starts_with('.')
+            {
+                walk(&p, md, figs)?;
+            }
+        } else if ft.is_file() {
+            match p.extension().and_then(|e| e.to_str()) {
+                Some("md") => md.push(p),
+                Some("png" | "svg") => figs.push(p),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Image targets of `![alt](target)` and `<img src="target">` in a markdown text.
+fn image_links(text: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for part in text.split("](").skip(1) {
+        if let Some(end) = part.find(')') {
+            let t = part[..end].split_whitespace().next().unwrap_or("");
+            if t.ends_with(".png") || t.ends_with(".svg") {
+                v.push(t.to_string());
+            }
+        }
+    }
+    for part in text.split("src=\"").skip(1) {
+        if let Some(end) = part.find('"') {
+            v.push(part[..end].to_string());
+        }
+    }
+    v.retain(|t| !t.starts_with("http://") && !t.starts_with("https://"));
+    v
+}
+
+fn check_figures(root: &Path, out: &mut Vec<Problem>) -> anyhow::Result<()> {
+    let (mut md, mut figs) = (Vec::new(), Vec::new());
+    walk(root, &mut md, &mut figs)?;
+    let mut referenced = BTreeSet::new();
+    for m in &md {
+        let text = read(m)?;
+        let base = m.parent().unwrap_or(root);
+        for link in image_links(&text) {
+            let target = base.join(&link);
+            match target.canonicalize() {
+                Ok(t) => {
+                    referenced.insert(t);
+                }
+                Err(_) => out.push(Problem {
+                    path: rel(root, m),
+                    message: format!("links to {link}, which does not exist"),
+                }),
+            }
+        }
+    }
+    for f in figs {
+        let canon = f.canonicalize()?;
+        if !referenced.contains(&canon) {
+            out.push(Problem {
+                path: rel(root, &f),
+                message: "committed figure that no markdown file shows (link it or delete it)"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_workspace_is_tidy() {
+        let root = crate::eval::project_root();
+        let problems = check(&root).unwrap();
+        assert!(
+            problems.is_empty(),
+            "cargo xtask tidy:\n{}",
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    #[test]
+    fn a_broken_crate_is_reported() {
+        let root = std::env::temp_dir().join(format!("ember-tidy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let c = root.join("crates/newpaper");
+        std::fs::create_dir_all(c.join("src/bin")).unwrap();
+        std::fs::create_dir_all(root.join("xtask")).unwrap();
+        std::fs::write(
+            root.join("xtask/Cargo.toml"),
+            "[package]\nname = \"xtask\"\n\n[lints]\nworkspace = true\n",
+        )
+        .unwrap();
+        std::fs::write(
+            c.join("Cargo.toml"),
+            "[package]\nname = \"ember-newpaper\"\n\n[features]\ndefault = [\"flex\"]\nflex = [\"ember-core/flex\"]\n",
+        )
+        .unwrap();
+        std::fs::write(c.join("src/bin/eval-newpaper.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(c.join("src/lib.rs"), "//! no readme\n").unwrap();
+        std::fs::write(
+            c.join("README.md"),
+            "# ember-newpaper\n\n## Equations\n\n![plot](figures/missing.png)\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(c.join("figures")).unwrap();
+        std::fs::write(c.join("figures/orphan.png"), b"png").unwrap();
+        let msgs: Vec<String> = check(&root)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
+        let all = msgs.join("\n");
+        for want in [
+            "crates/newpaper/Cargo.toml: missing `[lints] workspace = true`",
+            "`ndarray=[\"ember-core/ndarray\"]` missing",
+            "`wgpu=[\"ember-core/wgpu\"]` missing",
+            "no tests/parity.rs",
+            "eval-newpaper.rs: eval binary not registered",
+            "no section heading containing \"how it is checked\"",
+            "no section heading containing \"limitations\"",
+            "include_str!",
+            "links to figures/missing.png, which does not exist",
+            "figures/orphan.png: committed figure that no markdown file shows",
+        ] {
+            assert!(all.contains(want), "{want:?} not in:\n{all}");
+        }
+        // xtask itself is fine; the registry's evals all point outside this tree.
+        assert!(!all.contains("xtask/Cargo.toml"), "{all}");
+        assert!(all.contains("xtask/src/evals.rs: eval \"core\""), "{all}");
+    }
+}
