@@ -171,6 +171,25 @@ pub fn seed_everything(device: &Device, seed: u64) -> rand_chacha::ChaCha8Rng {
     rand_chacha::ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// Whether tensors on `device` live in host memory: flex or ndarray, with or without
+/// autodiff. A host-side kernel (a fused pass over the tensors' data) costs no transfer
+/// there; on a GPU it would read every input back and stall the queue, so callers take the
+/// tensor path instead.
+pub fn runs_on_host(device: &Device) -> bool {
+    let d = device.clone().without_autodiff();
+    #[cfg(feature = "flex")]
+    if d == Device::flex() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if d == Device::ndarray() {
+        return true;
+    }
+    let _ = d;
+    false
+}
+
 /// Set (to anything) to make [`parity_devices`] fail when wgpu is not compiled in or its
 /// adapter cannot start, instead of skipping it: CI sets it, so a missing Vulkan driver
 /// cannot pass parity silently.
@@ -209,6 +228,16 @@ pub fn parity_devices() -> Vec<(BackendKind, Device)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_devices_are_the_cpu_backends() {
+        for kind in compiled_backends() {
+            let d = device(kind).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            let host = kind != BackendKind::Wgpu;
+            assert_eq!(runs_on_host(&d), host, "{kind}");
+            assert_eq!(runs_on_host(&d.autodiff()), host, "{kind} autodiff");
+        }
+    }
 
     #[test]
     fn parse_names() {

@@ -24,7 +24,7 @@ use crate::baselines::{l2sp_penalty, ldifs_penalty};
 use crate::fda::{FdaConfig, fda_loss, proxy_fda_loss};
 use crate::image_folder::ImageFolder;
 use crate::knn::KnnGraph;
-use crate::proxy::{ProxyGenerator, ProxyLossConfig};
+use crate::proxy::{ProxyGenerator, ProxyLossConfig, proxy_generator_loss};
 use crate::sampler::ClassBalancedSampler;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -268,9 +268,16 @@ pub fn finetune_step<E: ImageEncoder, R: rand::Rng>(
                 .gen_
                 .as_ref()
                 .ok_or_else(|| Error::InvalidInput("proxy generator missing".into()))?;
-            // the generator and its loss in one host pass (same values and gradients as
-            // `forward` + `proxy_generator_loss`, a third of the cost)
-            let (proxies, lg) = gen_.forward_with_loss(f.clone(), p.clone(), &g, &cfg, &proxy)?;
+            let (proxies, lg) = if ember_core::backend::runs_on_host(&data.ad) {
+                // the generator and its loss in one host pass (same values and gradients as
+                // `forward` + `proxy_generator_loss`, a third of the cost on a CPU)
+                gen_.forward_with_loss(f.clone(), p.clone(), &g, &cfg, &proxy)?
+            } else {
+                // on a GPU the host pass would read every input back: the tensor path
+                let proxies = gen_.forward(f.clone(), &g)?;
+                let lg = proxy_generator_loss(p.clone(), &g, &proxies, &cfg, &proxy)?;
+                (proxies, lg)
+            };
             let lp = proxy_fda_loss(f, p, &g, &proxies, &cfg)?;
             loss = loss + lp * lambda + lg;
         }

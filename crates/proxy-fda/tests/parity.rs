@@ -145,3 +145,83 @@ fn fused_generator_pass_agrees() {
         }
     }
 }
+
+/// One whole Proxy-FDA fine-tuning step (encoder, head and generator, same weights and the
+/// same sampled batch) gives the same loss on every backend. On flex and ndarray the step
+/// takes the fused host pass for the generator and its loss, on wgpu the tensor path
+/// (`ember_core::backend::runs_on_host`), so with wgpu compiled in this also checks that the
+/// two paths agree.
+#[test]
+fn proxy_fda_step_agrees_across_backends_and_paths() {
+    use ember_core::nn::CnnEncoderConfig;
+    use rand::SeedableRng;
+    let devices = parity_devices();
+    assert!(
+        devices.len() >= 2,
+        "parity needs two backends: build with --features ndarray"
+    );
+    let (n, side, d) = (24usize, 8usize, 8usize);
+    let pixels: Vec<f32> = (0..n * 3 * side * side)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) >> 7) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let images = ImageFolder {
+        classes: (0..4).map(|c| format!("c{c}")).collect(),
+        paths: (0..n).map(|i| format!("{i}.png").into()).collect(),
+        labels: (0..n).map(|i| i % 4).collect(),
+        pixels,
+        size: side,
+    };
+    let sampler = ClassBalancedSampler::new(&images.labels, 4, 3).unwrap();
+    let fda = FdaConfig {
+        k: 4,
+        ..FdaConfig::default()
+    };
+    let path = std::env::temp_dir().join(format!("pfda-step-parity-{}.bpk", std::process::id()));
+    let pre_path = path.with_extension("pre.bpk");
+    let enc_cfg = CnnEncoderConfig::new(d).with_channels(vec![4]);
+    devices[0].1.seed(5);
+    let first = devices[0].1.clone().autodiff();
+    FtModel {
+        enc: enc_cfg.init(&first),
+        head: burn::nn::LinearConfig::new(d, 4).init(&first),
+        gen_: Some(ProxyGeneratorConfig::new(d).with_n_p(3).init(&first)),
+    }
+    .save_file(&path)
+    .unwrap();
+    enc_cfg.init(&devices[0].1).save_file(&pre_path).unwrap();
+    let mut losses = Vec::new();
+    for (kind, dev) in &devices {
+        let ad = dev.clone().autodiff();
+        let model = FtModel {
+            enc: enc_cfg.init(&ad),
+            head: burn::nn::LinearConfig::new(d, 4).init(&ad),
+            gen_: Some(ProxyGeneratorConfig::new(d).with_n_p(3).init(&ad)),
+        }
+        .load_file(&path);
+        let pre = enc_cfg.init(dev).load_file(&pre_path).valid();
+        let data = FtData {
+            images: &images,
+            sampler: &sampler,
+            pre: &pre,
+            device: dev.clone(),
+            ad: ad.clone(),
+            pre_cache: None,
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let out = proxy_fda_step(
+            &model,
+            &data,
+            1.0,
+            &fda,
+            &ProxyLossConfig::default(),
+            &mut rng,
+        )
+        .unwrap();
+        let host = ember_core::backend::runs_on_host(&ad);
+        println!("{kind}: fused host pass {host}");
+        losses.push(out.loss.inner().into_data());
+    }
+    for l in &losses[1..] {
+        l.assert_approx_eq::<f32>(&losses[0], tol());
+    }
+}
