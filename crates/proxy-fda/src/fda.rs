@@ -12,7 +12,7 @@
 //! generated proxies as extra columns (`M = B + 2 n_p`), see [`proxy_fda_loss`].
 
 use crate::knn::KnnGraph;
-use crate::proxy::Proxies;
+use crate::proxies::Proxies;
 use crate::util::tensor2;
 use burn::prelude::*;
 use ember_core::loss::weighted_pairwise_sigmoid;

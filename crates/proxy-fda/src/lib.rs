@@ -9,6 +9,7 @@ mod fused;
 pub mod image_folder;
 pub mod knn;
 pub mod method;
+pub mod proxies;
 pub mod proxy;
 pub mod sampler;
 pub mod synth;

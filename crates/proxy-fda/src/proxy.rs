@@ -26,6 +26,7 @@
 use crate::fda::{FdaConfig, neg_weights};
 use crate::fused;
 use crate::knn::KnnGraph;
+pub use crate::proxies::{Proxies, ProxySet};
 use crate::util::{check_finite, to_vec};
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
@@ -36,15 +37,6 @@ use burn::tensor::activation::{gelu, softmax, softplus};
 use burn::tensor::module::linear;
 use ember_core::ops::l2_normalize;
 use ember_core::{Error, Result};
-
-/// Which set a proxy is pooled from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxySet {
-    /// Neighbours `X_i⁺`.
-    Positive,
-    /// Non-neighbours `X_i⁻`.
-    Negative,
-}
 
 /// Configuration of a [`ProxyGenerator`].
 #[derive(Config, Debug)]
@@ -97,49 +89,6 @@ pub struct ProxyGenerator {
     conv2: Conv1d,
     d_p: usize,
     n_p: usize,
-}
-
-/// Pooling weights of one batch: `A⁺, A⁻: [B, n_p, B]`, rows on the simplex over members.
-#[derive(Debug, Clone)]
-pub struct Proxies {
-    /// Weights over the neighbour set.
-    pub pos: Tensor<3>,
-    /// Weights over the non-neighbour set.
-    pub neg: Tensor<3>,
-}
-
-impl Proxies {
-    /// Proxies per set.
-    pub fn n_p(&self) -> usize {
-        self.pos.dims()[1]
-    }
-
-    pub(crate) fn check(&self, b: usize) -> Result<()> {
-        let [b1, n1, c1] = self.pos.dims();
-        let [b2, n2, c2] = self.neg.dims();
-        if b1 != b || c1 != b || [b2, n2, c2] != [b1, n1, c1] || n1 == 0 {
-            return Err(Error::Shape(format!(
-                "proxy weights {:?}/{:?} do not match a batch of {b}",
-                self.pos.dims(),
-                self.neg.dims()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Both sets' weights side by side: `[B, 2 n_p, B]`, positive proxies first.
-    pub fn both(&self) -> Tensor<3> {
-        Tensor::cat(vec![self.pos.clone(), self.neg.clone()], 1)
-    }
-
-    /// Pool features `x: [B, d]` with the weights of `set` -> `[B, n_p, d]` (not normalised).
-    pub fn pool(&self, set: ProxySet, x: Tensor<2>) -> Tensor<3> {
-        let a = match set {
-            ProxySet::Positive => self.pos.clone(),
-            ProxySet::Negative => self.neg.clone(),
-        };
-        a.matmul(x.unsqueeze_dim::<3>(0))
-    }
 }
 
 impl ProxyGenerator {

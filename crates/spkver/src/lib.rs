@@ -8,8 +8,6 @@ pub mod espeak;
 pub mod fbank;
 pub mod features;
 pub mod heads;
-/// k-means lives in ember-core (shared with ember-soup); re-exported under its old path.
-pub use ember_core::cluster as kmeans;
 pub mod scoring;
 pub mod synth;
 pub mod train;

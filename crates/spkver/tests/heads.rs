@@ -2,8 +2,8 @@
 //! brute force; bad input gives clear errors.
 
 use burn::prelude::*;
+use ember_core::cluster::{KMeans, KMeansInit};
 use ember_spkver::heads::{SimpleHeadConfig, SpeakerHead, XVectorHeadConfig, stats_pool};
-use ember_spkver::kmeans::{KMeans, KMeansInit};
 use ember_spkver::scoring::{all_pairs_trials, cosine_scores, normalize};
 use ember_spkver::synth::{
     CorpusConfig, SessionParams, SpeakerParams, generate_corpus, synthesize,

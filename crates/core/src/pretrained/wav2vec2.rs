@@ -708,7 +708,9 @@ mod tests {
     #[test]
     fn weight_norm_is_applied_over_the_kernel_dim() {
         // v [2, 1, 2]: column k=0 is (3, 4) (norm 5), k=1 is (0, 2) (norm 2).
-        let device = Device::default();
+        // ember's default backend (a CPU one), not Burn's `Device::default()`, which prefers
+        // wgpu when it is compiled in and would claim the wgpu service for this process.
+        let device = crate::backend::device(crate::backend::default_backend().unwrap()).unwrap();
         let p = |d: Vec<f32>, s: [usize; 3]| {
             Param::from_tensor(Tensor::from_data(TensorData::new(d, s), &device))
         };

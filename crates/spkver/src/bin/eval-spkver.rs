@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
 use clap::Parser;
+use ember_core::cluster::{KMeans, KMeansInit};
 use ember_core::eval::{EvalArgs, Scale};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Table};
@@ -15,7 +16,6 @@ use ember_spkver::checkpoint::{self, CheckpointSv, HeadTraining};
 use ember_spkver::fbank::{Fbank, FbankConfig, Features};
 use ember_spkver::features::{LayerFeatures, Standardizer, extract_layers, mean_std_vector};
 use ember_spkver::heads::{SimpleHeadConfig, SpeakerHead, XVectorHeadConfig};
-use ember_spkver::kmeans::{KMeans, KMeansInit};
 use ember_spkver::scoring::{all_pairs_trials, evaluate};
 use ember_spkver::synth::{Corpus, CorpusConfig, generate_corpus};
 use ember_spkver::train::{
