@@ -52,7 +52,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::baselines::collect_params;
 use crate::fda::FdaConfig;
-use crate::forgetting::{LinearProbeConfig, linear_probe_accuracy, mean_sq_l2};
+use crate::forgetting::{LinearProbeConfig, linear_probe_accuracy, mean_sq_l2, normalize_rows};
 use crate::image_folder::{ImageFolder, ImageFolderConfig, read_image_folder};
 use crate::method::FtMethod;
 use crate::proxy::{ProxyGeneratorConfig, ProxyLossConfig};
@@ -241,7 +241,7 @@ impl CheckpointFt {
 
         let t1 = Instant::now();
         let cache = PreFeatureCache::compute(&pre, &inputs.train, self.batch, device)?;
-        let pre_test = features(&pre, &inputs.test, self.batch, device)?;
+        let pre_test = inputs.test.features(&pre, self.batch, device)?;
         let probe_before = match &inputs.probe {
             Some((a, b)) => Some(probe_accuracy(&pre, a, b, self.batch, device)?),
             None => None,
@@ -288,7 +288,7 @@ impl CheckpointFt {
                 self.train_one(model, method, &data, &fda, &l2sp_ref, &ad)?;
             let train_s = t.elapsed().as_secs_f64();
             let m = model.valid();
-            let ft_test = features(&m.enc, &inputs.test, self.batch, device)?;
+            let ft_test = inputs.test.features(&m.enc, self.batch, device)?;
             let acc = accuracy(&m, &inputs.test, self.batch, device)?;
             let drift = mean_sq_l2(
                 &normalize_rows(&pre_test, dim),
@@ -582,32 +582,6 @@ pub fn stratified_split(
     Ok((a, b))
 }
 
-/// Features of every image of `set` through `enc` (row-major `[N, D]`).
-fn features<E: ImageEncoder>(
-    enc: &E,
-    set: &ImageFolder,
-    batch: usize,
-    device: &Device,
-) -> Result<Vec<f32>> {
-    let idx: Vec<usize> = (0..set.len()).collect();
-    let mut out = Vec::with_capacity(set.len() * enc.feature_dim());
-    for chunk in idx.chunks(batch.max(1)) {
-        out.extend(ember_core::ops::to_host(
-            enc.encode(set.batch(chunk, device))?,
-        )?);
-    }
-    Ok(out)
-}
-
-fn normalize_rows(x: &[f32], d: usize) -> Vec<f32> {
-    x.chunks(d)
-        .flat_map(|r| {
-            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            r.iter().map(move |v| v / n)
-        })
-        .collect()
-}
-
 /// Accuracy of head ∘ encoder on `set`.
 fn accuracy<E: ImageEncoder>(
     m: &FtModel<E>,
@@ -641,8 +615,8 @@ fn probe_accuracy<E: ImageEncoder>(
     device: &Device,
 ) -> Result<f64> {
     let d = enc.feature_dim();
-    let a = features(enc, train, batch, device)?;
-    let b = features(enc, test, batch, device)?;
+    let a = train.features(enc, batch, device)?;
+    let b = test.features(enc, batch, device)?;
     linear_probe_accuracy(
         &a,
         &train.labels,

@@ -46,6 +46,17 @@ impl Default for LinearProbeConfig {
     }
 }
 
+/// Rows of `x` (`[n, d]`, row-major) scaled to unit L2 norm (a zero row stays zero), the
+/// features the L2 and OT forgetting distances compare.
+pub fn normalize_rows(x: &[f32], d: usize) -> Vec<f32> {
+    x.chunks(d)
+        .flat_map(|r| {
+            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            r.iter().map(move |v| v / n)
+        })
+        .collect()
+}
+
 /// Train a linear softmax classifier on `train` (`[n_tr, d]`, standardised with the training
 /// mean and standard deviation) and return its accuracy on `test`.
 pub fn linear_probe_accuracy(

@@ -17,6 +17,7 @@
 //!   it recurse.
 
 use burn::prelude::*;
+use ember_core::nn::ImageEncoder;
 use ember_core::pretrained::ClipImageProcessor;
 use ember_core::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -94,6 +95,24 @@ impl ImageFolder {
     /// Whether there are no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// Features of every image through `enc` (inference: pass a model without autodiff),
+    /// `batch` images per forward pass, row-major `[len, D]` on the host.
+    pub fn features<E: ImageEncoder>(
+        &self,
+        enc: &E,
+        batch: usize,
+        device: &Device,
+    ) -> Result<Vec<f32>> {
+        let idx: Vec<usize> = (0..self.len()).collect();
+        let mut out = Vec::with_capacity(self.len() * enc.feature_dim());
+        for chunk in idx.chunks(batch.max(1)) {
+            out.extend(ember_core::ops::to_host(
+                enc.encode(self.batch(chunk, device))?,
+            )?);
+        }
+        Ok(out)
     }
 
     /// The images at `idx` (in that order) as a folder of their own, with the same classes.

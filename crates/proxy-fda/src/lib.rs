@@ -19,7 +19,8 @@ mod util;
 pub use baselines::{collect_params, l2sp_penalty, ldifs_penalty, wise_ft};
 pub use fda::{Bias, FdaConfig, NegWeight, fda_loss, proxy_fda_loss};
 pub use forgetting::{
-    LinearProbeConfig, OtConfig, linear_probe_accuracy, mean_sq_l2, ot_distance, sinkhorn,
+    LinearProbeConfig, OtConfig, linear_probe_accuracy, mean_sq_l2, normalize_rows, ot_distance,
+    sinkhorn,
 };
 pub use image_folder::{ImageFolder, ImageFolderConfig, read_image_folder};
 pub use knn::KnnGraph;

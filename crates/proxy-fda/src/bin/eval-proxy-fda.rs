@@ -186,30 +186,6 @@ fn ints(v: &[usize], device: &Device) -> Tensor<1, Int> {
     )
 }
 
-fn host(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.try_to_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-}
-
-/// Features of every image of `data` through `enc` (inference mode), row-major `[N, D]`.
-fn features(enc: &CnnEncoder, data: &ImageFolder, device: &Device) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(data.len() * D);
-    let idx: Vec<usize> = (0..data.len()).collect();
-    for chunk in idx.chunks(128) {
-        out.extend(host(enc.forward(data.batch(chunk, device)))?);
-    }
-    Ok(out)
-}
-
-fn normalize_rows(x: &[f32]) -> Vec<f32> {
-    x.chunks(D)
-        .flat_map(|r| {
-            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            r.iter().map(move |v| v / n).collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 struct Data {
     pre: ImageFolder,
     pre_attrs: Vec<Attrs>,
@@ -433,14 +409,17 @@ fn evaluate(
     ms: f64,
 ) -> Result<RunResult> {
     let enc = m.valid().enc;
-    let feats = features(&enc, &ctx.data.probe, &ctx.device)?;
+    let feats = ctx.data.probe.features(&enc, 128, &ctx.device)?;
     let lp = probe_accs(ctx, &feats)?;
     let delta_lp = lp
         .iter()
         .zip(&ctx.lp_pre)
         .map(|(a, b)| 100.0 * (a - b))
         .collect();
-    let (x0, x1) = (normalize_rows(&ctx.pre_feats_probe), normalize_rows(&feats));
+    let (x0, x1) = (
+        normalize_rows(&ctx.pre_feats_probe, D),
+        normalize_rows(&feats, D),
+    );
     let labels: Vec<usize> = ctx
         .data
         .probe_attrs
@@ -484,8 +463,8 @@ fn run_seed(args: &EvalArgs, plan: &Plan, seed: u64, device: &Device) -> Result<
         .save_file(&pre_path)
         .map_err(|e| anyhow::anyhow!("saving pretrained: {e:?}"))?;
     let pre_frozen = enc_cfg().init(device).load_file(&pre_path);
-    let pre_feats_probe = features(&pre_frozen, &data.probe, device)?;
-    let ft_feats = features(&pre_frozen, &data.ft, device)?;
+    let pre_feats_probe = data.probe.features(&pre_frozen, 128, device)?;
+    let ft_feats = data.ft.features(&pre_frozen, 128, device)?;
     let sampler =
         ClassBalancedSampler::new(&data.ft.labels, 8, 4)?.with_hard_mining(&ft_feats, D)?;
     let mut ctx = Ctx {
