@@ -40,6 +40,7 @@ use ember_core::data::flores::{FloresLayout, ParallelText, list_languages, read_
 use ember_core::nn::LanguageModel;
 use ember_core::pretrained::PretrainedLm;
 use ember_core::pretrained::tokenizer::{EncodeOptions, EncodedBatch, HfTokenizer, TOKENIZER_FILE};
+#[cfg(feature = "eval")]
 use ember_core::report::plot::{self, Heatmap, LinePlot, Series};
 use ember_core::report::{Cell, Figure, Report, Table};
 use ember_core::{Error, Result};
@@ -486,6 +487,7 @@ impl CheckpointAbxResult {
     /// (`ld_pairs_layer{ℓ}.png`, `md_pairs_layer{ℓ}.png`) to `report`, writes the PNGs,
     /// `report.json` and `report.md` into `out` (created) and returns the path of
     /// `report.json`. The elapsed time is set to load + pooling + ABX seconds.
+    #[cfg(feature = "eval")]
     pub fn write_report(&self, mut report: Report, out: impl AsRef<Path>) -> Result<PathBuf> {
         let out = out.as_ref();
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -620,6 +622,7 @@ pub fn layer_labels(n_hidden: usize) -> Vec<String> {
         .collect()
 }
 
+#[cfg(feature = "eval")]
 /// An `L × L` heatmap of per-pair ABX errors (rows = first language, columns = second:
 /// B for LD, X for MD) on the fixed colour range 0..0.5, annotated.
 pub fn plot_pair_heatmap(

@@ -166,9 +166,7 @@ pub fn resolve_device(cli: Option<&str>) -> Result<(BackendKind, Device)> {
 /// process-wide; the host RNG drives data generation and sampling. Same seed, same backend,
 /// same thread count: same run. Different backends draw different random streams.
 pub fn seed_everything(device: &Device, seed: u64) -> rand_chacha::ChaCha8Rng {
-    use rand::SeedableRng;
-    device.seed(seed);
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed)
+    crate::seed::Seed::new(seed).seed_device(device)
 }
 
 /// Whether tensors on `device` live in host memory: flex or ndarray, with or without

@@ -38,6 +38,9 @@ pub enum Error {
     /// A backend was requested that was not compiled in or could not start.
     #[error("backend: {0}")]
     Backend(String),
+    /// A configuration or plan value is out of range, or names an unknown key.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// Training stopped (non-finite loss, failed checkpoint, ...).
     #[error("training: {0}")]
     Training(String),

@@ -5,13 +5,17 @@ pub mod backend;
 pub mod cluster;
 pub mod data;
 pub mod error;
+#[cfg(feature = "eval")]
 pub mod eval;
+#[cfg(feature = "eval")]
+pub mod experiment;
 pub mod lm;
 pub mod loss;
 pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod pretrained;
+pub mod seed;
 pub mod testing;
 pub mod train;
 

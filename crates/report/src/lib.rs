@@ -31,12 +31,13 @@
 
 mod error;
 mod fsutil;
+#[cfg(feature = "plot")]
 pub mod plot;
 mod report;
 pub mod summary;
 
 pub use error::{Error, Result};
-pub use report::{Cell, Claim, Figure, Report, SCHEMA_VERSION, Table, fmt_num};
+pub use report::{Cell, Claim, Figure, Provenance, Report, SCHEMA_VERSION, Table, fmt_num};
 pub use summary::{ClaimRow, RunRecord, RunStatus, Summary};
 
 /// Builds a table row (`Vec<Cell>`) from heterogeneous values: `row!["adam", 0.1, 3]`.

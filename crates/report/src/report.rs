@@ -53,6 +53,37 @@ pub struct Report {
     /// Free-form remarks (caveats, deviations from the paper), rendered as a bullet list.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Where the numbers came from: commit, versions, threads, command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// The full plan (every size and hyper-parameter) the eval ran with, as JSON; feeding it
+    /// back as `--config` reruns the same experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<serde_json::Value>,
+}
+
+/// What a figure or a number needs to be traced to its run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Provenance {
+    /// `git rev-parse HEAD` of the working tree the eval ran in, if it was a git checkout.
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    /// Whether that tree had uncommitted changes (`git status --porcelain` non-empty).
+    #[serde(default)]
+    pub git_dirty: Option<bool>,
+    /// Crate name → version of the crates that produced the numbers (the eval's crate,
+    /// ember-core, Burn).
+    #[serde(default)]
+    pub versions: BTreeMap<String, String>,
+    /// Worker threads of the CPU backends (rayon's pool).
+    #[serde(default)]
+    pub threads: usize,
+    /// The command line, program name first.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Start of the run, seconds since the Unix epoch.
+    #[serde(default)]
+    pub started_unix_s: u64,
 }
 
 /// A paper's claim next to our measurement. `holds` is decided by the eval, never here.
@@ -366,6 +397,8 @@ impl Report {
             tables: Vec::new(),
             figures: Vec::new(),
             notes: Vec::new(),
+            provenance: None,
+            plan: None,
         }
     }
 
@@ -586,6 +619,29 @@ impl Report {
             out.push_str("## Notes\n\n");
             for n in &self.notes {
                 let _ = writeln!(out, "- {n}");
+            }
+            out.push('\n');
+        }
+
+        if let Some(p) = &self.provenance {
+            out.push_str("## Provenance\n\n");
+            let commit = match (&p.git_commit, p.git_dirty) {
+                (Some(c), Some(true)) => format!("`{c}` (uncommitted changes)"),
+                (Some(c), _) => format!("`{c}`"),
+                (None, _) => "unknown (not a git checkout)".into(),
+            };
+            let _ = writeln!(out, "- commit: {commit}");
+            let versions: Vec<String> =
+                p.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            if !versions.is_empty() {
+                let _ = writeln!(out, "- versions: {}", versions.join(", "));
+            }
+            let _ = writeln!(out, "- threads: {}", p.threads);
+            if !p.command.is_empty() {
+                let _ = writeln!(out, "- command: `{}`", p.command.join(" "));
+            }
+            if self.plan.is_some() {
+                out.push_str("- plan: in `report.json` (`plan`) and `plan.json`\n");
             }
             out.push('\n');
         }

@@ -44,6 +44,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use ember_core::pretrained::HfConfig;
 use ember_core::pretrained::speech::{SpeechEncoder, waveform_batch};
+#[cfg(feature = "eval")]
 use ember_core::report::plot::{self, LinePlot, Series};
 use ember_core::report::{Cell, Figure, Report, Table};
 use ember_core::{Error, Result};
@@ -737,6 +738,7 @@ impl CheckpointSvResult {
     /// Adds the per-layer table, the heads' table, metrics and notes to `report`, draws
     /// `sv_layers.png`, writes `report.json` and `report.md` into `out` (created) and
     /// returns the path of `report.json`.
+    #[cfg(feature = "eval")]
     pub fn write_report(&self, mut report: Report, out: impl AsRef<Path>) -> Result<PathBuf> {
         let out = out.as_ref();
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;

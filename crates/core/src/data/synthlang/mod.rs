@@ -201,12 +201,7 @@ const TAG_LANG: u64 = 3;
 const TAG_PARALLEL: u64 = 4;
 const TAG_MONO: u64 = 5;
 
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::seed::splitmix64 as splitmix;
 
 /// An RNG for one purpose, so changing one corpus request never shifts another's draws.
 fn rng_for(seed: u64, tag: u64, a: u64, b: u64) -> ChaCha8Rng {
