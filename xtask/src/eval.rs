@@ -55,6 +55,17 @@ pub fn run_args(args: &EvalArgs, report_dir: &Path) -> Vec<OsString> {
     v.push(report_dir.as_os_str().to_owned());
     v.push("--seed".into());
     v.push(args.seed.to_string().into());
+    if args.resume {
+        v.push("--resume".into());
+    }
+    if let Some(config) = &args.config {
+        v.push("--config".into());
+        v.push(config.as_os_str().to_owned());
+    }
+    for o in &args.overrides {
+        v.push("--set".into());
+        v.push(o.into());
+    }
     v
 }
 
@@ -115,6 +126,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         print!("{}", evals::list());
         return Ok(ExitCode::SUCCESS);
     }
+    args.check_plan_args().map_err(anyhow::Error::msg)?;
     let selected = evals::select(&args.names)?;
     let out = std::path::absolute(&args.out)
         .with_context(|| format!("bad --out {}", args.out.display()))?;
@@ -146,7 +158,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             args.seed,
             report_dir.display()
         );
-        // A report left by an earlier run must not pass for this one.
+        // A report left by an earlier run must not pass for this one (with --resume too:
+        // the eval rewrites it when it finishes).
         let stale = report_dir.join("report.json");
         if stale.exists() {
             std::fs::remove_file(&stale)
@@ -203,6 +216,9 @@ mod tests {
             out: "ember-out".into(),
             seed: 3,
             features: None,
+            resume: false,
+            config: None,
+            overrides: vec![],
             list: false,
         }
     }
@@ -251,6 +267,36 @@ mod tests {
                 .windows(2)
                 .any(|p| p == ["--device", "wgpu"])
         );
+    }
+
+    #[test]
+    fn resume_config_and_overrides_pass_through() {
+        let mut a = args(Device::Flex);
+        a.names = vec!["core".into()];
+        a.resume = true;
+        a.config = Some("plan.toml".into());
+        a.overrides = vec!["steps=3".into(), "batch=4".into()];
+        assert!(a.check_plan_args().is_ok());
+        assert_eq!(
+            &strs(&run_args(&a, Path::new("/o")))[8..],
+            [
+                "--resume",
+                "--config",
+                "plan.toml",
+                "--set",
+                "steps=3",
+                "--set",
+                "batch=4"
+            ]
+        );
+        a.names.push("abx".into());
+        assert!(
+            a.check_plan_args()
+                .unwrap_err()
+                .contains("exactly one eval")
+        );
+        a.names.clear();
+        assert!(a.check_plan_args().unwrap_err().contains("all of them"));
     }
 
     #[test]

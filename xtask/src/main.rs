@@ -4,9 +4,11 @@
 //!   `<OUT>/REPORT.md` and `<OUT>/summary.json`. See [`eval`].
 //! * `cargo xtask tidy`: check the workspace conventions a lint cannot (crate layout, backend
 //!   features, eval registration, README sections, figures). See [`tidy`].
+//! * `cargo xtask new-crate NAME`: lay out a paper crate in that shape. See [`new_crate`].
 
 mod eval;
 mod evals;
+mod new_crate;
 mod tidy;
 
 use std::path::PathBuf;
@@ -54,6 +56,18 @@ enum Command {
         markdown file and every linked image exists. Prints one line per problem."
     )]
     Tidy,
+    /// Lay out a new paper crate crates/NAME (package ember-NAME) in the shape tidy checks
+    #[command(
+        long_about = "Lay out a new paper crate crates/NAME (package ember-NAME) in the shape \
+        docs/new-crate.md describes and `cargo xtask tidy` checks: the backend and eval \
+        features, src/experiment.rs with its plan, the thin eval binary, tests/parity.rs, an \
+        eval smoke test and the README sections. Refuses to overwrite. Afterwards register the \
+        eval in xtask/src/evals.rs and fill in every TODO."
+    )]
+    NewCrate {
+        /// Crate name: lower-case words joined by '-', e.g. spatial-audio
+        name: String,
+    },
 }
 
 /// Arguments of `cargo xtask eval`.
@@ -78,12 +92,38 @@ pub struct EvalArgs {
     /// `ndarray` alone skips compiling wgpu (then only --device flex|ndarray run)
     #[arg(long, value_name = "F")]
     pub features: Option<String>,
+    /// Resume interrupted evals from the checkpoints in their output directories
+    #[arg(long)]
+    pub resume: bool,
+    /// Plan file (TOML or JSON, e.g. a previous run's plan.json) passed to the eval; needs
+    /// exactly one eval NAME, since every eval has its own plan keys
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Plan override passed to the eval, e.g. `--set steps=200`; repeatable; needs exactly
+    /// one eval NAME
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
     /// List the registered evals (name, paper, description) and exit
     #[arg(long)]
     pub list: bool,
 }
 
 impl EvalArgs {
+    /// Errors: `--config` or `--set` with other than one eval (plan keys differ per eval).
+    pub fn check_plan_args(&self) -> Result<(), String> {
+        if (self.config.is_some() || !self.overrides.is_empty()) && self.names.len() != 1 {
+            return Err(format!(
+                "--config and --set change one eval's plan: name exactly one eval (got {})",
+                if self.names.is_empty() {
+                    "all of them".to_string()
+                } else {
+                    self.names.join(", ")
+                }
+            ));
+        }
+        Ok(())
+    }
+
     /// The features the evals are built with: `--features`, else the device's default.
     /// Errors: features that do not compile the chosen device in.
     pub fn build_features(&self) -> Result<String, String> {
@@ -172,6 +212,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
         Command::Tidy => run_tidy(),
+        Command::NewCrate { name } => {
+            new_crate::create(&eval::project_root(), &name).map(|files| {
+                for f in &files {
+                    println!("created {f}");
+                }
+                eprintln!(
+                    "next: register the eval in xtask/src/evals.rs, then fill in every TODO \
+                 (docs/new-crate.md is the checklist)"
+                );
+                ExitCode::SUCCESS
+            })
+        }
     };
     // Print errors ourselves: `main() -> Result` would add a backtrace under RUST_BACKTRACE.
     result.unwrap_or_else(|e| {
@@ -191,7 +243,7 @@ mod tests {
     fn eval_args(args: &[&str]) -> EvalArgs {
         match parse(args).unwrap().command {
             Command::Eval(a) => a,
-            Command::Tidy => panic!("not an eval command"),
+            _ => panic!("not an eval command"),
         }
     }
 

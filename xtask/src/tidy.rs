@@ -1,8 +1,12 @@
 //! `cargo xtask tidy`: the workspace conventions a compiler lint cannot check.
 //!
 //! Every crate under `crates/` with an eval binary (a *paper crate*, plus ember-core):
-//! - forwards the backend features (`default = ["flex"]`, `flex`, `ndarray`, `wgpu` to
-//!   ember-core's) so a user picks the backend by cargo feature on any crate;
+//! - forwards the backend features (`default = ["flex", "eval"]`, `flex`, `ndarray`, `wgpu`
+//!   to ember-core's) so a user picks the backend by cargo feature on any crate, and keeps its
+//!   eval harness behind an `eval` feature that enables `ember-core/eval`;
+//! - keeps its experiments in the library (`src/experiment.rs` or `src/experiment/`), each
+//!   eval binary a thin wrapper of at most [`MAX_EVAL_BIN_LINES`] lines that requires the
+//!   `eval` feature;
 //! - has `tests/parity.rs` (flex, ndarray and wgpu agree);
 //! - registers every `src/bin/eval-*.rs` in [`crate::evals::EVALS`], and every registered eval
 //!   points at an existing binary of the named package;
@@ -29,6 +33,10 @@ pub const README_SECTIONS: [&str; 5] = [
     "limitations",
     "eval",
 ];
+
+/// Longest an eval binary may be: parse the command line, start the run, call the library's
+/// experiment, finish. Anything longer belongs in the crate's `experiment` module.
+pub const MAX_EVAL_BIN_LINES: usize = 150;
 
 /// One violated convention, with the file it is about.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -159,7 +167,7 @@ fn check_paper_crate(
     if package != "ember-core" {
         let lines = compact_lines(&manifest);
         for want in [
-            "default=[\"flex\"]",
+            "default=[\"flex\",\"eval\"]",
             "flex=[\"ember-core/flex\"]",
             "ndarray=[\"ember-core/ndarray\"]",
             "wgpu=[\"ember-core/wgpu\"]",
@@ -172,6 +180,54 @@ fn check_paper_crate(
                     ),
                 );
             }
+        }
+    }
+    let eval_feature = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("eval") && l.contains('='));
+    let eval_dep = if package == "ember-core" {
+        "dep:clap"
+    } else {
+        "ember-core/eval"
+    };
+    if !eval_feature.is_some_and(|l| l.contains(eval_dep)) {
+        problem(
+            &manifest_path,
+            format!(
+                "no `eval` feature enabling {eval_dep}: the eval harness stays out of library users' builds"
+            ),
+        );
+    }
+    if !dir.join("src/experiment.rs").is_file() && !dir.join("src/experiment/mod.rs").is_file() {
+        problem(
+            &dir.join("src"),
+            "no src/experiment.rs or src/experiment/: the experiments live in the library, where tests can run them at tiny size".into(),
+        );
+    }
+    for bin in bins {
+        let path = dir.join(format!("src/bin/{bin}.rs"));
+        let lines = read(&path)?.lines().count();
+        if lines > MAX_EVAL_BIN_LINES {
+            problem(
+                &path,
+                format!(
+                    "{lines} lines: an eval binary is a thin wrapper of at most {MAX_EVAL_BIN_LINES}; move the experiment into src/experiment"
+                ),
+            );
+        }
+        let block = manifest.split("[[bin]]").skip(1).find(|b| {
+            b.split("\n[")
+                .next()
+                .is_some_and(|b| b.contains(&format!("\"{bin}\"")))
+        });
+        if !block.is_some_and(|b| {
+            compact_lines(b.split("\n[").next().unwrap_or(""))
+                .contains("required-features=[\"eval\"]")
+        }) {
+            problem(
+                &manifest_path,
+                format!("[[bin]] {bin} lacks `required-features = [\"eval\"]`"),
+            );
         }
     }
     if !dir.join("tests/parity.rs").is_file() {
@@ -360,7 +416,11 @@ mod tests {
             "[package]\nname = \"ember-newpaper\"\n\n[features]\ndefault = [\"flex\"]\nflex = [\"ember-core/flex\"]\n",
         )
         .unwrap();
-        std::fs::write(c.join("src/bin/eval-newpaper.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(
+            c.join("src/bin/eval-newpaper.rs"),
+            "fn main() {}\n".repeat(MAX_EVAL_BIN_LINES + 1),
+        )
+        .unwrap();
         std::fs::write(c.join("src/lib.rs"), "//! no readme\n").unwrap();
         std::fs::write(
             c.join("README.md"),
@@ -381,6 +441,10 @@ mod tests {
             "`wgpu=[\"ember-core/wgpu\"]` missing",
             "no tests/parity.rs",
             "eval-newpaper.rs: eval binary not registered",
+            "no `eval` feature enabling ember-core/eval",
+            "no src/experiment.rs",
+            "eval-newpaper.rs: 151 lines",
+            "[[bin]] eval-newpaper lacks `required-features",
             "no section heading containing \"how it is checked\"",
             "no section heading containing \"limitations\"",
             "include_str!",

@@ -14,10 +14,12 @@ struct Cli {
     eval: EvalArgs,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let (run, plan) = EvalRun::start::<CorePlan>(&cli.eval, "core")?;
-    let report = experiment::run(&run, &plan)?;
-    run.finish(report)?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    ember_core::eval::exit(|| {
+        let cli = Cli::parse();
+        let (run, plan) = EvalRun::start::<CorePlan>(&cli.eval, "core")?;
+        let report = experiment::run(&run, &plan)?;
+        run.finish(report)?;
+        Ok(())
+    })
 }

@@ -140,6 +140,19 @@ impl EvalArgs {
     }
 }
 
+/// Runs an eval binary's body and turns its outcome into the exit status: an error is
+/// printed as `error: <message>: <cause>...` (no backtrace, whatever `RUST_BACKTRACE` says)
+/// and exits with status 1.
+pub fn exit(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    match body() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// One eval run in progress: its arguments, device, plan and clock.
 #[derive(Debug)]
 pub struct EvalRun {

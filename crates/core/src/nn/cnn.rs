@@ -21,8 +21,31 @@ pub struct CnnEncoderConfig {
 }
 
 impl CnnEncoderConfig {
+    /// Checks channel counts and the output width before anything is built.
+    pub fn validate(&self) -> crate::Result<()> {
+        if self.in_channels == 0 || self.d_out == 0 || self.channels.contains(&0) {
+            return Err(crate::Error::Config(format!(
+                "CnnEncoderConfig: every width must be positive (in_channels {}, channels {:?}, d_out {})",
+                self.in_channels, self.channels, self.d_out
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`CnnEncoderConfig::init`] after [`CnnEncoderConfig::validate`].
+    pub fn try_init(&self, device: &Device) -> crate::Result<CnnEncoder> {
+        self.validate()?;
+        Ok(self.init(device))
+    }
+
     /// Build the encoder on `device`.
+    ///
+    /// # Panics
+    /// With [`CnnEncoderConfig::validate`]'s message on an invalid configuration.
     pub fn init(&self, device: &Device) -> CnnEncoder {
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
         let mut c_in = self.in_channels;
         let mut convs = Vec::new();
         let mut norms = Vec::new();

@@ -19,8 +19,37 @@ pub struct MlpConfig {
 }
 
 impl MlpConfig {
+    /// Checks widths and dropout before anything is built.
+    pub fn validate(&self) -> crate::Result<()> {
+        if self.d_in == 0 || self.d_out == 0 || self.hidden.contains(&0) {
+            return Err(crate::Error::Config(format!(
+                "MlpConfig: every width must be positive (d_in {}, hidden {:?}, d_out {})",
+                self.d_in, self.hidden, self.d_out
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(crate::Error::Config(format!(
+                "MlpConfig: dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`MlpConfig::init`] after [`MlpConfig::validate`].
+    pub fn try_init(&self, device: &Device) -> crate::Result<Mlp> {
+        self.validate()?;
+        Ok(self.init(device))
+    }
+
     /// Build the MLP on `device`.
+    ///
+    /// # Panics
+    /// With [`MlpConfig::validate`]'s message on an invalid configuration.
     pub fn init(&self, device: &Device) -> Mlp {
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
         let mut dims = vec![self.d_in];
         dims.extend(&self.hidden);
         dims.push(self.d_out);

@@ -104,8 +104,15 @@ impl TransformerConfig {
         Ok(())
     }
 
-    /// Build the model on `device` (validate first; see [`TransformerConfig::try_init`]).
+    /// Build the model on `device`.
+    ///
+    /// # Panics
+    /// With [`TransformerConfig::validate`]'s message on an invalid configuration; use
+    /// [`TransformerConfig::try_init`] where the configuration comes from a user.
     pub fn init(&self, device: &Device) -> Transformer {
+        if let Err(e) = self.validate() {
+            panic!("invalid TransformerConfig: {e}");
+        }
         let init = Initializer::Normal {
             mean: 0.0,
             std: self.init_std,

@@ -168,9 +168,80 @@ pub struct Trainer<M: Module> {
     bar: Option<ProgressBar>,
 }
 
+impl TrainConfig {
+    /// Checks every field before a trainer is built: a non-positive or non-finite learning
+    /// rate, betas outside [0, 1), a warm-up longer than the run, ... are errors naming the
+    /// field.
+    pub fn validate(&self) -> Result<()> {
+        let bad =
+            |field: &str, what: String| Err(Error::Config(format!("TrainConfig.{field} {what}")));
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(
+                "lr",
+                format!("must be positive and finite, got {}", self.lr),
+            );
+        }
+        if self.warmup_steps > self.steps {
+            return bad(
+                "warmup_steps",
+                format!("({}) exceeds steps ({})", self.warmup_steps, self.steps),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return bad(
+                "min_lr_ratio",
+                format!("must be in [0, 1], got {}", self.min_lr_ratio),
+            );
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                format!("must be ≥ 0, got {}", self.weight_decay),
+            );
+        }
+        for (field, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return bad(field, format!("must be in [0, 1), got {b}"));
+            }
+        }
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
+            return bad("epsilon", format!("must be positive, got {}", self.epsilon));
+        }
+        if let Some(c) = self.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad("grad_clip", format!("must be positive when set, got {c}"));
+        }
+        if self.log_every == 0 {
+            return bad("log_every", "must be at least 1".into());
+        }
+        if self.checkpoint_every == Some(0) {
+            return bad("checkpoint_every", "must be at least 1 when set".into());
+        }
+        if self.keep_checkpoints == 0 {
+            return bad("keep_checkpoints", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 impl<M: Module> Trainer<M> {
+    /// [`Trainer::new`] after [`TrainConfig::validate`]: the constructor for configurations
+    /// that come from a user.
+    pub fn try_new(model: M, cfg: TrainConfig, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Self::new(model, cfg, device))
+    }
+
     /// A trainer for `model` (already on `device`, which should be an autodiff device).
+    ///
+    /// # Panics
+    /// With [`TrainConfig::validate`]'s message on an invalid configuration; see
+    /// [`Trainer::try_new`].
     pub fn new(model: M, cfg: TrainConfig, device: &Device) -> Self {
+        if let Err(e) = cfg.validate() {
+            panic!("{e}");
+        }
         let optim = AdamWConfig::new()
             .with_beta_1(cfg.beta1 as f32)
             .with_beta_2(cfg.beta2 as f32)
