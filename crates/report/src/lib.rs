@@ -5,7 +5,10 @@
 //! * [`Report`]: one eval's claims ([`Claim`]), free-form metrics, [`Table`]s, [`Figure`]s and
 //!   notes, written as `report.json` (atomically) and `report.md`, and loaded back with clear
 //!   errors.
-//! * [`plot`]: PNG line plots, heatmaps and grouped bar charts (plotters, embedded font).
+//! * [`plot`]: line plots (error bars, bands, line styles and markers), heatmaps and grouped
+//!   bar charts (error bars, non-colliding value labels) for papers, each as PNG and SVG, with
+//!   legends that never cover data and integer ticks for integer axes (plotters, embedded
+//!   font).
 //! * [`summary`]: the cross-eval [`Summary`] that `cargo xtask eval` writes as `summary.json`
 //!   and `REPORT.md`.
 //!
