@@ -81,7 +81,7 @@ impl crate::eval::Plan for CorePlan {
             "must be at least `langs`",
         )?;
         check(
-            self.d_model >= 4 && self.d_model % 4 == 0,
+            self.d_model >= 4 && self.d_model.is_multiple_of(4),
             "d_model",
             "must be a positive multiple of 4 (4 heads)",
         )?;

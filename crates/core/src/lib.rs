@@ -9,12 +9,14 @@ pub mod error;
 pub mod eval;
 #[cfg(feature = "eval")]
 pub mod experiment;
+pub mod host;
 pub mod lm;
 pub mod loss;
 pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod pretrained;
+pub mod progress;
 pub mod seed;
 pub mod testing;
 pub mod train;

@@ -144,12 +144,10 @@ pub fn sequence_logprobs(
         let y = Tensor::<1, Int>::from_data(TensorData::new(targets, [b * t]), device)
             .reshape([b, t, 1]);
         let logits = model.logits(x, None)?;
-        let lp: Vec<f32> = log_softmax(logits, 2)
-            .gather(2, y)
-            .reshape([b * t])
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| Error::InvalidInput(format!("sequence_logprobs: {e:?}")))?;
+        let lp = crate::host::read_as::<f32, 1, Float>(
+            log_softmax(logits, 2).gather(2, y).reshape([b * t]),
+            "sequence_logprobs",
+        )?;
         for (i, (s, &from)) in chunk.iter().zip(starts).enumerate() {
             // Target position p predicts token p + 1; score tokens from..len.
             let sum: f64 = (from - 1..s.len() - 1).map(|p| lp[i * t + p] as f64).sum();
@@ -189,12 +187,10 @@ pub fn response_logprob_sum(
             "response_logprob_sum: need at least 2 positions, got {t}"
         )));
     }
-    let first = response
-        .clone()
-        .slice([0..b, 0..1])
-        .into_data()
-        .try_into_vec_as::<bool>()
-        .map_err(|e| Error::Backend(format!("reading the response mask: {e:?}")))?;
+    let first = crate::host::read_as::<bool, 2, Bool>(
+        response.clone().slice([0..b, 0..1]),
+        "the response mask",
+    )?;
     if first.iter().any(|&x| x) {
         return Err(Error::InvalidInput(
             "response mask marks position 0, which has no context to be scored from".into(),

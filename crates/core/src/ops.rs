@@ -23,37 +23,8 @@ pub fn masked_mean(x: Tensor<3>, keep: Tensor<2, Bool>) -> Tensor<2> {
     sum / count
 }
 
-/// `Σ x_i y_i` over host slices (the shorter length), on eight partial sums so the loop
-/// vectorises; the partial sums are added in lane order, then the tail. Crates that need a
-/// fixed summation order (`ember-abx`'s exact recheck) rely on this order.
-/// `#[inline(always)]` so that it picks up the target features of the caller it inlines into.
-#[inline(always)]
-pub fn dot8(x: &[f32], y: &[f32]) -> f32 {
-    let n = x.len().min(y.len());
-    let (x, y) = (&x[..n], &y[..n]);
-    let mut acc = [0.0f32; 8];
-    let (xc, xr) = x.split_at(n / 8 * 8);
-    let (yc, yr) = y.split_at(xc.len());
-    for (p, q) in xc.chunks_exact(8).zip(yc.chunks_exact(8)) {
-        for k in 0..8 {
-            acc[k] += p[k] * q[k];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (p, q) in xr.iter().zip(yr) {
-        s += p * q;
-    }
-    s
-}
-
-/// Read a float tensor back to the host as a flat row-major `Vec<f32>`.
-///
-/// The one place that maps a backend read-back failure to [`crate::Error::Backend`].
-pub fn to_host<const D: usize>(t: Tensor<D>) -> crate::Result<Vec<f32>> {
-    t.into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| crate::Error::Backend(format!("reading a tensor back to the host: {e:?}")))
-}
+/// Reads a float tensor back to the host (the one conversion lives in [`crate::host`]).
+pub use crate::host::to_host;
 
 /// Checks that every id in `ids` indexes a table of `n` rows (`0 <= id < n`).
 ///
@@ -66,10 +37,7 @@ pub fn check_ids<const D: usize>(ids: &Tensor<D, Int>, n: usize, what: &str) -> 
     }
     let flat = ids.clone().flatten::<1>(0, D - 1);
     let range = Tensor::cat(vec![flat.clone().min(), flat.max()], 0);
-    let v = range
-        .into_data()
-        .try_into_vec_as::<i64>()
-        .map_err(|e| crate::Error::Backend(format!("reading {what} back to the host: {e:?}")))?;
+    let v = crate::host::read_as::<i64, 1, Int>(range, what)?;
     let (lo, hi) = (v[0], v[1]);
     if lo < 0 || hi as u64 >= n as u64 {
         let bad = if lo < 0 { lo } else { hi };

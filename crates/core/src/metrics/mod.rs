@@ -45,16 +45,10 @@ pub(crate) fn check_same_len(what: &str, a: usize, b: usize) -> Result<()> {
 
 /// `Err(NonFinite)` naming the first NaN/inf position, if any.
 pub(crate) fn check_finite_f32(what: &str, xs: &[f32]) -> Result<()> {
-    match xs.iter().position(|x| !x.is_finite()) {
-        None => Ok(()),
-        Some(i) => Err(Error::NonFinite(format!("{what}[{i}] = {}", xs[i]))),
-    }
+    crate::host::check_finite(what, xs)
 }
 
 /// `Err(NonFinite)` naming the first NaN/inf position, if any.
 pub(crate) fn check_finite_f64(what: &str, xs: &[f64]) -> Result<()> {
-    match xs.iter().position(|x| !x.is_finite()) {
-        None => Ok(()),
-        Some(i) => Err(Error::NonFinite(format!("{what}[{i}] = {}", xs[i]))),
-    }
+    crate::host::check_finite(what, xs)
 }

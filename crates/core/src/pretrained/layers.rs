@@ -145,11 +145,7 @@ pub fn embedding(
 /// Token ids `[B, T]` read to the host and checked against the vocabulary before any
 /// gather (an id out of range would otherwise panic inside the backend).
 pub fn host_ids(ids: &Tensor<2, Int>, vocab: usize) -> Result<Vec<i64>> {
-    let v = ids
-        .clone()
-        .into_data()
-        .try_into_vec_as::<i64>()
-        .map_err(|e| Error::Backend(format!("reading token ids: {e:?}")))?;
+    let v = crate::host::read_as::<i64, 2, Int>(ids.clone(), "token ids")?;
     if let Some(bad) = v.iter().find(|&&x| x < 0 || x as u64 >= vocab as u64) {
         return Err(Error::InvalidInput(format!(
             "token id {bad} outside the vocabulary 0..{vocab}"

@@ -721,11 +721,7 @@ mod tests {
             kernel: 2,
             groups: 1,
         };
-        let w = conv
-            .kernel_weight()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let w = crate::host::to_host(conv.kernel_weight()).unwrap();
         assert_eq!(w, vec![6.0, 0.0, 8.0, 1.0]);
         assert_eq!(zero_kernel_position(&[0.0, 1.0, 0.0, 1.0], 2), Some(0));
         assert_eq!(zero_kernel_position(&[3.0, 0.0, 4.0, 2.0], 2), None);

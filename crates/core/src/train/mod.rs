@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -462,18 +462,7 @@ impl<M: Module> Trainer<M> {
     }
 
     fn progress_bar(&self) -> ProgressBar {
-        if !self.cfg.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(self.cfg.steps as u64).with_position(self.step as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise}<{eta_precise} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(self.cfg.label.clone());
-        bar
+        crate::progress::bar(self.cfg.progress, self.cfg.steps as u64, &self.cfg.label)
+            .with_position(self.step as u64)
     }
 }
