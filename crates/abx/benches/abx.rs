@@ -5,11 +5,14 @@
 //!   (`MdKernel::Auto`: the bf16 AMX screen where the CPU has AMX, else the f32 path).
 //!   NumPy peer: `scripts/bench_abx_numpy.py`.
 //! * `dense_md_5x1000x256_f32`: the same with `MdKernel::F32`: row normalisation, Gram
-//!   blocks (one GEMM per language over the later languages, `L(L−1)/2` blocks), one sweep
-//!   per block for both directions.
+//!   blocks (`ember_core::host::gemm::gram_nt`, one GEMM per block, `L(L−1)/2` blocks), one
+//!   sweep per block for both directions. Run with `EMBER_SIMD=avx2` to measure what an
+//!   AVX2-only CPU runs (NumPy peer: `OPENBLAS_CORETYPE=Haswell`).
 //! * `engine_frames_10k`: the generic engine on a speech-like set of 10k items (5–15 frames
 //!   of 32 dims, 20 phones × 10 speakers), ON phone BY speaker, DTW with angular frame
 //!   distance, `max_size_group = 5`.
+//! * `gram_nt_1000x1000x256`: one Gram block of the meaning task alone
+//!   (`ember_core::host::gemm::gram_nt`, 0.51 GFLOP).
 //! * `engine_pooled_10k`: the same items mean-pooled (one frame: no DTW), no subsampling cap
 //!   on X = A (50 items per group).
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
@@ -17,6 +20,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use ember_abx::text::{MdKernel, ParallelEmbeddings, meaning_abx, meaning_abx_with};
 use ember_abx::{Dataset, Distance, Subsample, Task, score};
+use ember_core::host::gemm::gram_nt;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -114,5 +118,18 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dense, engine);
+fn gram(c: &mut Criterion) {
+    let (n, d) = (1000, 256);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let a: Vec<f32> = (0..n * d).map(|_| rng.random::<f32>() - 0.5).collect();
+    let b: Vec<f32> = (0..n * d).map(|_| rng.random::<f32>() - 0.5).collect();
+    let mut g = c.benchmark_group("abx");
+    g.sample_size(20);
+    g.bench_function("gram_nt_1000x1000x256", |bch| {
+        bch.iter(|| black_box(gram_nt(&a, &b, n, n, d)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dense, engine, gram);
 criterion_main!(benches);

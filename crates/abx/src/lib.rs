@@ -1,12 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![recursion_limit = "256"]
 
-pub mod amx;
 pub mod checkpoint;
 pub mod dataset;
 pub mod distance;
 pub mod engine;
-pub mod gemm;
+#[cfg(feature = "eval")]
+pub mod experiment;
 pub mod npy;
 pub mod probe;
 pub mod repr;

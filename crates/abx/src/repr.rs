@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use burn::prelude::*;
 use ember_core::data::tokenizer::{Batch, Tokenizer};
+use ember_core::host::read_as;
 use ember_core::nn::transformer::TransformerInput;
 use ember_core::nn::{ForwardOptions, LanguageModel};
 use ember_core::ops::masked_mean;
@@ -226,9 +227,7 @@ where
         )?;
         let keep_t = to_bool(&keep, device);
         for (l, h) in out.hidden_states.into_iter().enumerate() {
-            let v = masked_mean(h, keep_t.clone())
-                .try_to_vec_as::<f32>()
-                .map_err(|e| Error::Backend(format!("reading pooled states: {e:?}")))?;
+            let v = read_as::<f32, 2, Float>(masked_mean(h, keep_t.clone()), "pooled states")?;
             layers[l].extend(v);
         }
     }

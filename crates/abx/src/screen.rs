@@ -10,15 +10,20 @@
 //! sum by at most `γ_d Σ|x_k y_k|` with `γ_d = d·2⁻²⁴ / (1 − d·2⁻²⁴)`. So with
 //! `β = δ + γ_d (‖a‖‖b‖ + ‖ã‖‖b̃‖) + slack`, an entry more than `β` above (below) a diagonal
 //! value is above (below) it in f32 too, and only entries within `β` are recomputed in f32
-//! with [`crate::gemm::dot_at`], the arithmetic of one entry of [`crate::gemm::gram_nt`].
+//! with [`dot_at`], the arithmetic of one entry of [`gram_nt`] (both in
+//! `ember_core::host::gemm`).
 //! The counts therefore equal, bit for bit, those of the f32 Gram path, ties included.
 //!
 //! For unit rows and d = 256, `δ ≈ 0.0045`: a few entries per thousand are recomputed on
 //! typical data. If a strip has too many (near-duplicate vectors), its remaining rows are
 //! computed with the f32 GEMM instead, so the worst case costs about what the f32 path does.
 
-use crate::amx::{Bf16Rows, ROW_BLOCK, TileRelease, amx_available, strip, strip_portable};
-use crate::gemm::{dot_at, gram_nt, simd_level};
+use ember_core::host::Level;
+use ember_core::host::amx::{
+    Bf16Rows, ROW_BLOCK, TileRelease, amx_available, strip, strip_portable,
+};
+use ember_core::host::gemm::{dot_at, gram_nt};
+use ember_core::host::simd;
 use rayon::prelude::*;
 
 /// (greater, equal) counts per row or column.
@@ -96,7 +101,7 @@ fn md_counts_screened_opts(
     screen: Screen,
     simd_sweep: bool,
 ) -> (Counts, Counts) {
-    let level = simd_level();
+    let level = simd::level();
     let diag: Vec<f32> = (0..n)
         .map(|i| {
             dot_at(
@@ -124,7 +129,7 @@ fn md_counts_screened_opts(
         hi: &hi,
         lo: &lo,
         screen,
-        simd_sweep: simd_sweep && avx512_popcnt(),
+        simd_sweep: simd_sweep && simd::avx512_popcnt(),
     };
     // a few contiguous runs of strips per thread: one accumulator (and strip buffer) each
     let strips: Vec<usize> = (0..a.bf16.n_pad / ROW_BLOCK).collect();
@@ -146,17 +151,6 @@ fn md_counts_screened_opts(
         .reduce(|| Acc::new(n, m), Acc::merge);
     let cols = (0..n).map(|j| (acc.col_gt[j], acc.col_eq[j])).collect();
     (acc.rows, cols)
-}
-
-/// Whether the AVX-512 sweep can run here (it also counts mask bits with `popcnt`).
-fn avx512_popcnt() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("popcnt")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// Per-thread accumulator: row counts (each row is written by one strip) and column counts
@@ -198,7 +192,7 @@ struct Ctx<'a> {
     b: &'a LangRows<'a>,
     n: usize,
     d: usize,
-    level: u8,
+    level: Level,
     diag: &'a [f32],
     hi: &'a [f32],
     lo: &'a [f32],

@@ -18,6 +18,8 @@
 //! `n × d × n`, not `L(L−1)`.
 
 use burn::prelude::*;
+use ember_core::host::gemm::gram_nt;
+use ember_core::host::{read_as, simd};
 use ember_core::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -122,43 +124,41 @@ impl ParallelEmbeddings {
 }
 
 /// `out = x / ‖x‖₂` (norm in f64; a zero row stays zero). Every path of this module
-/// normalises with this function, so all of them see the same f32 unit rows.
+/// normalises with this function, so all of them see the same f32 unit rows. Compiled for the
+/// CPU's vector level ([`simd::dispatch`]): the same operations in the same order, so the same
+/// bits, only vectorised.
 fn normalize_row(x: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: avx512f was detected at run time.
-        return unsafe { normalize_row_avx512(x, out) };
-    }
-    normalize_row_generic(x, out)
+    simd::dispatch(NormalizeRow { x, out })
 }
 
-/// [`normalize_row`] compiled for AVX-512: the same operations in the same order, so the
-/// same bits, only vectorised.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn normalize_row_avx512(x: &[f32], out: &mut [f32]) {
-    normalize_row_generic(x, out)
+struct NormalizeRow<'a> {
+    x: &'a [f32],
+    out: &'a mut [f32],
 }
 
-#[inline(always)]
-fn normalize_row_generic(x: &[f32], out: &mut [f32]) {
-    // eight independent sums (vectorised; one f64 accumulator is latency-bound)
-    let mut acc = [0.0f64; 8];
-    let chunks = x.chunks_exact(8);
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&v| (v as f64) * (v as f64))
-        .sum();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += (v as f64) * (v as f64);
+impl simd::Kernel for NormalizeRow<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let (x, out) = (self.x, self.out);
+        // eight independent sums (vectorised; one f64 accumulator is latency-bound)
+        let mut acc = [0.0f64; 8];
+        let chunks = x.chunks_exact(8);
+        let tail: f64 = chunks
+            .remainder()
+            .iter()
+            .map(|&v| (v as f64) * (v as f64))
+            .sum();
+        for c in chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += (v as f64) * (v as f64);
+            }
         }
-    }
-    let norm = (acc.iter().sum::<f64>() + tail).sqrt();
-    let inv = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v as f64 * inv) as f32;
+        let norm = (acc.iter().sum::<f64>() + tail).sqrt();
+        let inv = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = (v as f64 * inv) as f32;
+        }
     }
 }
 
@@ -179,15 +179,24 @@ pub struct Grams {
 }
 
 impl Grams {
-    /// Normalises the rows and computes the blocks with one GEMM per language
-    /// (`E_{L1} [E_{L1}; …; E_{L}]ᵀ`) with the crate's CPU kernel ([`crate::gemm::gram_nt`]).
+    /// Normalises the rows and computes each block `E_{L1} E_{L2}ᵀ` with ember-core's CPU
+    /// kernel ([`ember_core::host::gemm::gram_nt`]), straight into its own buffer.
     pub fn compute(emb: &ParallelEmbeddings, blocks: Blocks) -> Result<Self> {
-        Self::compute_with(emb, blocks, |a, b, n, k, d| {
-            Ok(crate::gemm::gram_nt(a, b, n, k, d))
-        })
+        let e = emb.normalized();
+        let (n, d, l) = (emb.n, emb.dim, emb.n_langs());
+        let lang = |k: usize| &e.data[k * n * d..(k + 1) * n * d];
+        let mut out = HashMap::new();
+        for l1 in 0..l {
+            let first = if blocks == Blocks::All { l1 } else { l1 + 1 };
+            for l2 in first..l {
+                out.insert((l1, l2), gram_nt(lang(l1), lang(l2), n, n, d));
+            }
+        }
+        Ok(Grams { n, blocks: out })
     }
 
-    /// Like [`Grams::compute`] with Burn's matmul on `device` (e.g. a GPU).
+    /// Like [`Grams::compute`] with Burn's matmul on `device` (e.g. a GPU): one product per
+    /// language (`E_{L1} [E_{L1}; …; E_{L}]ᵀ`), cut into blocks.
     pub fn compute_on_device(
         emb: &ParallelEmbeddings,
         blocks: Blocks,
@@ -196,9 +205,7 @@ impl Grams {
         Self::compute_with(emb, blocks, |a, b, n, k, d| {
             let at = Tensor::<2>::from_data(TensorData::new(a.to_vec(), [n, d]), device);
             let bt = Tensor::<2>::from_data(TensorData::new(b.to_vec(), [k, d]), device);
-            at.matmul(bt.transpose())
-                .try_to_vec_as::<f32>()
-                .map_err(|e| Error::Backend(format!("reading the Gram block: {e:?}")))
+            read_as::<f32, 2, Float>(at.matmul(bt.transpose()), "the Gram block")
         })
     }
 
@@ -509,7 +516,7 @@ pub fn text_abx(emb: &ParallelEmbeddings) -> Result<(TextAbx, TextAbx)> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum MdKernel {
     /// [`MdKernel::Bf16Screen`] on AMX when this process can use it
-    /// ([`crate::amx::amx_available`]), else [`MdKernel::F32`].
+    /// ([`ember_core::host::amx::amx_available`]), else [`MdKernel::F32`].
     #[default]
     Auto,
     /// f32 Gram blocks from the crate's GEMM ([`Grams::compute`]).
