@@ -593,10 +593,9 @@ fn accuracy<E: ImageEncoder>(
     let mut correct = 0usize;
     for chunk in idx.chunks(batch.max(1)) {
         let logits = m.head.forward(m.enc.encode(set.batch(chunk, device))?);
-        let pred = logits
-            .argmax(1)
-            .try_to_vec_as::<i64>()
-            .map_err(|e| Error::Backend(format!("reading predictions: {e:?}")))?;
+        let pred = logits.argmax(1);
+        let pred =
+            ember_core::host::tensor::read_as::<i64, 2, burn::tensor::Int>(pred, "predictions")?;
         correct += chunk
             .iter()
             .zip(pred)

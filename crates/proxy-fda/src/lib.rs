@@ -3,6 +3,8 @@
 
 pub mod baselines;
 pub mod checkpoint;
+#[cfg(feature = "eval")]
+pub mod experiment;
 pub mod fda;
 pub mod forgetting;
 mod fused;

@@ -27,7 +27,6 @@ use crate::fda::{FdaConfig, neg_weights};
 use crate::fused;
 use crate::knn::KnnGraph;
 pub use crate::proxies::{Proxies, ProxySet};
-use crate::util::{check_finite, to_vec};
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -35,6 +34,7 @@ use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::{gelu, softmax, softplus};
 use burn::tensor::module::linear;
+use ember_core::host::to_host_finite;
 use ember_core::ops::l2_normalize;
 use ember_core::{Error, Result};
 
@@ -238,16 +238,9 @@ impl ProxyGenerator {
         ];
         let sizes: Vec<usize> = params.iter().map(|t| t.dims()[0]).collect();
         let flat = Tensor::cat(params, 0);
-        let host = flat
-            .clone()
-            .detach()
-            .try_to_vec_as::<f32>()
-            .map_err(|e| Error::InvalidInput(format!("cannot read generator: {e:?}")))?;
-        check_finite("generator parameters", &host)?;
-        let x_host = to_vec(&x.detach())?;
-        check_finite("features", &x_host)?;
-        let pre_host = to_vec(&pre.detach())?;
-        check_finite("pre-trained features", &pre_host)?;
+        let host = to_host_finite(flat.clone().detach(), "generator parameters")?;
+        let x_host = to_host_finite(x.detach(), "features")?;
+        let pre_host = to_host_finite(pre.detach(), "pre-trained features")?;
         let mut parts = Vec::with_capacity(sizes.len());
         let mut rest = host.as_slice();
         for &n in &sizes {

@@ -93,11 +93,11 @@ impl PreFeatureCache {
         let idx: Vec<usize> = (0..n).collect();
         for chunk in idx.chunks(batch.max(1)) {
             let f = pre.encode(images.batch(chunk, device))?;
-            values.extend(
-                f.into_data()
-                    .try_into_vec_as::<f32>()
-                    .map_err(|e| Error::InvalidInput(format!("feature cache: {e:?}")))?,
-            );
+            values.extend(ember_core::host::tensor::read_as::<
+                f32,
+                2,
+                burn::tensor::Float,
+            >(f, "cached features")?);
         }
         let dim = values.len() / n;
         Ok(Self { values, n, dim })

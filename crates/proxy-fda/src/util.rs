@@ -1,21 +1,15 @@
 //! Small host-side helpers shared by the modules.
 
 use burn::prelude::*;
-use ember_core::{Error, Result};
+use ember_core::Result;
 
-/// Read a float tensor to host memory as `f32`.
+/// Read a float tensor to host memory as `f32` (ember-core's one conversion).
 pub(crate) fn to_vec(t: &Tensor<2>) -> Result<Vec<f32>> {
-    t.try_to_vec_as::<f32>()
-        .map_err(|e| Error::InvalidInput(format!("cannot read tensor: {e:?}")))
+    ember_core::host::to_host(t.clone())
 }
 
-/// Error unless every value is finite.
-pub(crate) fn check_finite(what: &str, v: &[f32]) -> Result<()> {
-    match v.iter().position(|x| !x.is_finite()) {
-        None => Ok(()),
-        Some(i) => Err(Error::NonFinite(format!("{what}: element {i} is {}", v[i]))),
-    }
-}
+/// Error unless every value is finite (ember-core's check).
+pub(crate) use ember_core::host::check_finite;
 
 /// A `[rows, cols]` float tensor from a row-major host buffer.
 pub(crate) fn tensor2(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
