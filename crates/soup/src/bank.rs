@@ -30,9 +30,7 @@ pub struct FrozenSoup {
 }
 
 fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| Error::InvalidInput(format!("reading a parameter: {e:?}")))
+    ember_core::host::tensor::read_as::<f32, D, burn::tensor::Float>(t, "a parameter")
 }
 
 /// Collects every float parameter, flattened, in visiting order.

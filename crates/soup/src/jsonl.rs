@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-/// One document.
+/// One text document of a JSONL corpus (not the fact world's abstract
+/// [`FactDocument`](crate::auxlang::FactDocument)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Document {
+pub struct TextDocument {
     /// The document text.
     pub text: String,
     /// Its source domain, when known (e.g. a Pile subset name).
@@ -18,11 +19,11 @@ pub struct Document {
     pub domain: Option<String>,
 }
 
-/// Read a JSONL file of [`Document`]s.
+/// Read a JSONL file of [`TextDocument`]s.
 ///
 /// Errors: unreadable file, a line that is not a JSON object with a string `text`, or a file
 /// with no documents.
-pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Document>> {
+pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<TextDocument>> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut docs = Vec::new();
@@ -45,7 +46,7 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Document>> {
         if !value.is_object() {
             return Err(bad(format!("found a JSON {}", json_kind(&value))));
         }
-        let doc: Document = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        let doc: TextDocument = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         docs.push(doc);
     }
     if docs.is_empty() {
@@ -69,7 +70,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// Write documents as JSONL (through a temporary file renamed into place).
-pub fn write_jsonl(path: impl AsRef<Path>, docs: &[Document]) -> Result<()> {
+pub fn write_jsonl(path: impl AsRef<Path>, docs: &[TextDocument]) -> Result<()> {
     let path = path.as_ref();
     let tmp = path.with_extension("jsonl.tmp");
     let mut out =

@@ -5,6 +5,8 @@ pub mod auxlang;
 pub mod bank;
 pub mod corpus;
 pub mod domains;
+#[cfg(feature = "eval")]
+pub mod experiment;
 pub mod jsonl;
 pub mod meta;
 pub mod mixture;
@@ -14,7 +16,7 @@ pub mod train;
 pub use bank::FrozenSoup;
 pub use corpus::{MarkovCorpus, MarkovCorpusConfig};
 pub use domains::{Featurizer, domain_weights};
-pub use jsonl::{Document, read_jsonl, write_jsonl};
+pub use jsonl::{TextDocument, read_jsonl, write_jsonl};
 pub use meta::MetaDistribution;
 pub use mixture::{AliasTable, MixtureSampler};
 pub use soe::{AlphaNorm, SoupConfig, SoupOfExperts};

@@ -5,16 +5,16 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use ember_core::nn::TransformerConfig;
 use ember_soup::auxlang::{
-    BilingualPair, Closeness, CorpusConfig, DOT, EOS, Fact, FactSet, LanguageConfig, MixSampler,
-    MixSource, NoisyTranslator, QaItem, Sentence, Symbol, WordOrder, World, WorldConfig,
-    accuracy_from_scores, argmax, qa_items, score_items,
+    BilingualPair, Closeness, CorpusConfig, DOT, EOS, Fact, FactSentence, FactSet, FactWorld,
+    FactWorldConfig, MixSampler, MixSource, NoisyTranslator, QaItem, Symbol, TokenLanguageConfig,
+    WordOrder, accuracy_from_scores, argmax, qa_items, score_items,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
 
-fn small_world(seed: u64) -> World {
-    World::new(WorldConfig {
+fn small_world(seed: u64) -> FactWorld {
+    FactWorld::new(FactWorldConfig {
         n_topics: 4,
         entities_per_topic: 10,
         n_relations: 4,
@@ -71,11 +71,11 @@ fn documents_state_true_topic_coherent_facts_at_the_quality_knob() {
             for s in &d.sentences {
                 n += 1;
                 match s {
-                    Sentence::Filler(words) => {
+                    FactSentence::Filler(words) => {
                         filler += 1;
                         assert!((2..=5).contains(&words.len()));
                     }
-                    Sentence::Fact(f) => {
+                    FactSentence::Fact(f) => {
                         assert!(facts.contains(f.entity, f.relation), "fact outside the set");
                         assert_eq!(f.value, w.value(f.entity, f.relation).unwrap());
                         assert_eq!(w.topic_of(f.entity), d.topic, "topic-coherent");
@@ -96,7 +96,7 @@ fn documents_state_true_topic_coherent_facts_at_the_quality_knob() {
         .unwrap();
     for d in &docs {
         for s in &d.sentences {
-            let Sentence::Filler(words) = s else {
+            let FactSentence::Filler(words) = s else {
                 panic!("q = 1 gives only filler")
             };
             for pair in words.windows(2) {
@@ -130,16 +130,16 @@ fn lexical_overlap_matches_the_operator() {
             assert!(a == t || !a_ids.contains(&t[0]));
         }
     }
-    let identical = BilingualPair::new(&w, &LanguageConfig::identical(), 1).unwrap();
+    let identical = BilingualPair::new(&w, &TokenLanguageConfig::identical(), 1).unwrap();
     assert_eq!(identical.measured_overlap(), 1.0);
     assert_eq!(identical.shared_token_fraction(), 1.0);
 }
 
 #[test]
-fn far_language_is_head_final_with_split_entities() {
+fn far_language_reverses_the_order_and_splits_entities() {
     let w = small_world(0);
     let pair = BilingualPair::new(&w, &Closeness::C3.config(), 4).unwrap();
-    assert_eq!(pair.target().order(), WordOrder::HeadFinal);
+    assert_eq!(pair.target().order(), WordOrder::Ovs);
     let (a, t) = (pair.aux(), pair.target());
     let a_ids: HashSet<u32> = a.token_ids().into_iter().collect();
     let mut seen = HashSet::new();
@@ -155,7 +155,7 @@ fn far_language_is_head_final_with_split_entities() {
         .collect();
     assert!(pieces.len() < w.n_entities());
     let fact = w.fact(13, 2).unwrap();
-    let s = Sentence::Fact(fact);
+    let s = FactSentence::Fact(fact);
     let ra = a.render_sentence(&s);
     let rt = t.render_sentence(&s);
     assert_eq!(
@@ -175,7 +175,7 @@ fn far_language_is_head_final_with_split_entities() {
     expect.push(DOT);
     assert_eq!(rt, expect);
     // Filler keeps its order; anchors are shared.
-    let filler = Sentence::Filler(vec![3, 1, 4]);
+    let filler = FactSentence::Filler(vec![3, 1, 4]);
     let rf = t.render_sentence(&filler);
     assert_eq!(rf.len(), 4);
     assert_eq!(rf[0], t.ids(Symbol::Func(3))[0]);
@@ -296,7 +296,7 @@ fn qa_items_cover_every_value_as_a_full_sentence() {
             w.value(it.fact.entity, it.fact.relation).unwrap()
         );
         for (v, c) in it.candidates.iter().enumerate() {
-            let s = pair.target().render_sentence(&Sentence::Fact(Fact {
+            let s = pair.target().render_sentence(&FactSentence::Fact(Fact {
                 value: v,
                 ..it.fact
             }));
@@ -378,27 +378,27 @@ fn qa_scoring_matches_a_hand_computation() {
 
 #[test]
 fn bad_configs_are_errors() {
-    let ok = WorldConfig::default();
-    assert!(World::new(ok.clone()).is_ok());
+    let ok = FactWorldConfig::default();
+    assert!(FactWorld::new(ok.clone()).is_ok());
     for bad in [
-        WorldConfig {
+        FactWorldConfig {
             n_topics: 0,
             ..ok.clone()
         },
-        WorldConfig {
+        FactWorldConfig {
             values_per_relation: 1,
             ..ok.clone()
         },
-        WorldConfig {
+        FactWorldConfig {
             filler_branching: 40,
             ..ok.clone()
         },
-        WorldConfig {
+        FactWorldConfig {
             filler_len: (5, 2),
             ..ok.clone()
         },
     ] {
-        assert!(World::new(bad).is_err());
+        assert!(FactWorld::new(bad).is_err());
     }
     let w = small_world(0);
     assert!(FactSet::stratified(&w, 1.5, 0).is_err());
@@ -406,12 +406,12 @@ fn bad_configs_are_errors() {
     assert!(w.documents(&CorpusConfig::new(-0.1, 10, 0), &all).is_err());
     let none = all.complement();
     assert!(w.documents(&CorpusConfig::new(0.5, 10, 0), &none).is_err());
-    let other = FactSet::all(&World::new(WorldConfig::default()).unwrap());
+    let other = FactSet::all(&FactWorld::new(FactWorldConfig::default()).unwrap());
     assert!(w.documents(&CorpusConfig::new(0.5, 10, 0), &other).is_err());
     assert!(w.value(1000, 0).is_err());
-    let bad_lang = LanguageConfig {
+    let bad_lang = TokenLanguageConfig {
         overlap: 1.5,
-        ..LanguageConfig::identical()
+        ..TokenLanguageConfig::identical()
     };
     assert!(BilingualPair::new(&w, &bad_lang, 0).is_err());
     assert!(Closeness::parse("C9").is_err());

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ember_core::testing::{Mutator, run_mutants};
-use ember_soup::{Document, read_jsonl, write_jsonl};
+use ember_soup::{TextDocument, read_jsonl, write_jsonl};
 
 #[test]
 fn jsonl_files() {
@@ -13,15 +13,15 @@ fn jsonl_files() {
     let d = std::env::temp_dir().join(format!("soup-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     let docs = vec![
-        Document {
+        TextDocument {
             text: "the cat sat".into(),
             domain: Some("pg19".into()),
         },
-        Document {
+        TextDocument {
             text: "ünïcode \"quoted\"\nnewline".into(),
             domain: None,
         },
-        Document {
+        TextDocument {
             text: "x".repeat(40),
             domain: Some("arxiv".into()),
         },

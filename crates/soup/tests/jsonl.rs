@@ -1,6 +1,6 @@
 //! The JSONL document reader on files the test writes itself.
 
-use ember_soup::{Document, read_jsonl, write_jsonl};
+use ember_soup::{TextDocument, read_jsonl, write_jsonl};
 
 fn dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("soup-jsonl-{}", std::process::id()));
@@ -12,11 +12,11 @@ fn dir() -> std::path::PathBuf {
 fn round_trip_and_optional_domain() {
     let p = dir().join("docs.jsonl");
     let docs = vec![
-        Document {
+        TextDocument {
             text: "the cat sat".into(),
             domain: Some("pg19".into()),
         },
-        Document {
+        TextDocument {
             text: "ünïcode \"quoted\"\nnewline".into(),
             domain: None,
         },

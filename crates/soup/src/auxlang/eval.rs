@@ -11,11 +11,11 @@
 //!
 //! and the model answers `argmax_v score(v)` (ties go to the lowest index). Chance is
 //! `1 / values_per_relation`. Scoring the whole sentence (not just the value token) is what
-//! makes head-final questions answerable: there the value comes first and the fact is
-//! carried by `p(ENT | VAL REL)`.
+//! makes value-first questions (C3's OVS order) answerable: there the value comes first and
+//! the fact is carried by `p(ENT | VAL REL)`.
 
-use super::language::{EOS, Language};
-use super::world::{Fact, FactSet, World};
+use super::language::{EOS, TokenLanguage};
+use super::world::{Fact, FactSet, FactWorld};
 use burn::prelude::*;
 use ember_core::lm::sequence_logprobs;
 use ember_core::nn::Transformer;
@@ -59,8 +59,8 @@ impl QaResult {
 ///
 /// Errors: an empty fact set.
 pub fn qa_items(
-    world: &World,
-    lang: &Language,
+    world: &FactWorld,
+    lang: &TokenLanguage,
     facts: &FactSet,
     max_items: Option<usize>,
     seed: u64,

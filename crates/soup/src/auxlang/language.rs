@@ -1,12 +1,14 @@
 //! Surface realisations of the world: an auxiliary language A and a target language T that
 //! share the abstract content and one token-id space (spec §5.2, "Languages").
 //!
-//! T differs from A by three operators ([`LanguageConfig`]):
+//! T differs from A by three operators ([`TokenLanguageConfig`]):
 //! 1. **lexical overlap `o`**: in each symbol class (entities, relations, values, function
 //!    words) exactly `round(o × class size)` symbols, chosen at random, reuse A's token id;
 //!    the rest get fresh ids (the shifted-vocabulary "Fake-English" idea);
-//! 2. **word order**: same (`ENT REL VAL .`) or head-final (`VAL REL ENT .`); filler sentences
-//!    keep their order;
+//! 2. **word order** of fact sentences, read as a clause with the entity as subject, the
+//!    relation as verb and the value as object (ember-core's [`WordOrder`]): A is SVO
+//!    (`ENT REL VAL .`), the far level reverses it to OVS (`VAL REL ENT .`, the spec's
+//!    "head-final"); filler sentences keep their order;
 //! 3. **segmentation**: the far language writes each entity as 2 sub-tokens
 //!    (prefix, suffix) drawn from two small inventories shared across entities, like BPE
 //!    pieces; sub-tokens are always fresh ids.
@@ -14,7 +16,8 @@
 //! The end-of-document id ([`EOS`]) and the sentence full stop ([`DOT`]) are shared anchors.
 //! Closeness levels C0..C3 ([`Closeness`]) are the spec's table.
 
-use super::world::{Document, Fact, Sentence, World};
+use super::world::{Fact, FactDocument, FactSentence, FactWorld};
+use ember_core::data::synthlang::WordOrder;
 use ember_core::{Error, Result};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -27,18 +30,9 @@ pub const EOS: u32 = 0;
 /// Sentence full stop, shared by both languages.
 pub const DOT: u32 = 1;
 
-/// Order of the three symbols of a fact sentence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum WordOrder {
-    /// `ENT REL VAL .`
-    Same,
-    /// `VAL REL ENT .`
-    HeadFinal,
-}
-
 /// How T is derived from A.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LanguageConfig {
+pub struct TokenLanguageConfig {
     /// Fraction of symbols (per class) that reuse A's token id, in `[0, 1]`.
     pub overlap: f64,
     /// Word order of fact sentences.
@@ -47,12 +41,12 @@ pub struct LanguageConfig {
     pub split_entities: bool,
 }
 
-impl LanguageConfig {
+impl TokenLanguageConfig {
     /// A language identical to A (overlap 1, same order, no split).
     pub fn identical() -> Self {
         Self {
             overlap: 1.0,
-            order: WordOrder::Same,
+            order: WordOrder::Svo,
             split_entities: false,
         }
     }
@@ -61,7 +55,7 @@ impl LanguageConfig {
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.overlap) {
             return Err(Error::InvalidInput(format!(
-                "LanguageConfig: overlap must be in [0, 1], got {}",
+                "TokenLanguageConfig: overlap must be in [0, 1], got {}",
                 self.overlap
             )));
         }
@@ -78,7 +72,8 @@ pub enum Closeness {
     C1,
     /// "medium": overlap 0, same order, same segmentation.
     C2,
-    /// "far": overlap 0, head-final, entities split into 2 sub-tokens.
+    /// "far": overlap 0, reversed order (OVS, the spec's "head-final"), entities split into
+    /// 2 sub-tokens.
     C3,
 }
 
@@ -87,14 +82,14 @@ impl Closeness {
     pub const ALL: [Closeness; 4] = [Closeness::C0, Closeness::C1, Closeness::C2, Closeness::C3];
 
     /// The operators of this level.
-    pub fn config(self) -> LanguageConfig {
+    pub fn config(self) -> TokenLanguageConfig {
         let (overlap, order, split_entities) = match self {
-            Closeness::C0 => (0.9, WordOrder::Same, false),
-            Closeness::C1 => (0.3, WordOrder::Same, false),
-            Closeness::C2 => (0.0, WordOrder::Same, false),
-            Closeness::C3 => (0.0, WordOrder::HeadFinal, true),
+            Closeness::C0 => (0.9, WordOrder::Svo, false),
+            Closeness::C1 => (0.3, WordOrder::Svo, false),
+            Closeness::C2 => (0.0, WordOrder::Svo, false),
+            Closeness::C3 => (0.0, WordOrder::Ovs, true),
         };
-        LanguageConfig {
+        TokenLanguageConfig {
             overlap,
             order,
             split_entities,
@@ -145,11 +140,13 @@ pub enum Symbol {
     Func(usize),
 }
 
-/// One language: token ids for every abstract symbol.
+/// One language: token ids for every abstract symbol of the fact world. It renders
+/// straight to ids in an id space shared with its pair, unlike ember-core's synthlang
+/// `Language` (a lexicon of word strings that a tokenizer encodes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Language {
+pub struct TokenLanguage {
     name: String,
-    cfg: LanguageConfig,
+    cfg: TokenLanguageConfig,
     /// Per entity: 1 id, or 2 (prefix, suffix) when split.
     entities: Vec<Vec<u32>>,
     relations: Vec<u32>,
@@ -158,14 +155,14 @@ pub struct Language {
     funcs: Vec<u32>,
 }
 
-impl Language {
+impl TokenLanguage {
     /// `"A"` or `"T"`.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The operators that derived it from A (A itself: [`LanguageConfig::identical`]).
-    pub fn config(&self) -> &LanguageConfig {
+    /// The operators that derived it from A (A itself: [`TokenLanguageConfig::identical`]).
+    pub fn config(&self) -> &TokenLanguageConfig {
         &self.cfg
     }
 
@@ -189,22 +186,22 @@ impl Language {
     }
 
     /// The content symbols of a sentence in this language's order (no full stop).
-    pub fn sentence_symbols(&self, s: &Sentence) -> Vec<Symbol> {
+    pub fn sentence_symbols(&self, s: &FactSentence) -> Vec<Symbol> {
         match s {
-            Sentence::Fact(f) => self.fact_symbols(f).to_vec(),
-            Sentence::Filler(words) => words.iter().map(|&w| Symbol::Func(w)).collect(),
+            FactSentence::Fact(f) => self.fact_symbols(f).to_vec(),
+            FactSentence::Filler(words) => words.iter().map(|&w| Symbol::Func(w)).collect(),
         }
     }
 
-    /// The three symbols of a fact in this language's order.
+    /// The three symbols of a fact in this language's order (entity = subject, relation =
+    /// verb, value = object).
     pub fn fact_symbols(&self, f: &Fact) -> [Symbol; 3] {
-        let e = Symbol::Entity(f.entity);
-        let r = Symbol::Relation(f.relation);
-        let v = Symbol::Value(f.relation, f.value);
-        match self.cfg.order {
-            WordOrder::Same => [e, r, v],
-            WordOrder::HeadFinal => [v, r, e],
-        }
+        let svo = [
+            Symbol::Entity(f.entity),
+            Symbol::Relation(f.relation),
+            Symbol::Value(f.relation, f.value),
+        ];
+        self.cfg.order.slots().map(|i| svo[i])
     }
 
     /// Append the ids of `symbols` to `out`.
@@ -215,7 +212,7 @@ impl Language {
     }
 
     /// Token ids of one sentence, ending with [`DOT`].
-    pub fn render_sentence(&self, s: &Sentence) -> Vec<u32> {
+    pub fn render_sentence(&self, s: &FactSentence) -> Vec<u32> {
         let mut out = Vec::with_capacity(6);
         self.render_symbols(&self.sentence_symbols(s), &mut out);
         out.push(DOT);
@@ -223,7 +220,7 @@ impl Language {
     }
 
     /// Append a document's sentences and a final [`EOS`] to `out`.
-    pub fn render_document(&self, d: &Document, out: &mut Vec<u32>) {
+    pub fn render_document(&self, d: &FactDocument, out: &mut Vec<u32>) {
         for s in &d.sentences {
             let syms = self.sentence_symbols(s);
             self.render_symbols(&syms, out);
@@ -233,7 +230,7 @@ impl Language {
     }
 
     /// One token stream of many documents (each ends with [`EOS`]).
-    pub fn stream(&self, docs: &[Document]) -> Vec<u32> {
+    pub fn stream(&self, docs: &[FactDocument]) -> Vec<u32> {
         let mut out = Vec::new();
         for d in docs {
             self.render_document(d, &mut out);
@@ -260,8 +257,8 @@ impl Language {
 /// function words in that order, then T's fresh ids (and its entity sub-tokens).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BilingualPair {
-    aux: Language,
-    target: Language,
+    aux: TokenLanguage,
+    target: TokenLanguage,
     names: Vec<String>,
 }
 
@@ -270,7 +267,7 @@ impl BilingualPair {
     /// sub-token split) come from `seed`.
     ///
     /// Errors: an invalid `target` config.
-    pub fn new(world: &World, target: &LanguageConfig, seed: u64) -> Result<Self> {
+    pub fn new(world: &FactWorld, target: &TokenLanguageConfig, seed: u64) -> Result<Self> {
         target.validate()?;
         let c = world.config();
         let (ne, nr, nv, nf) = (
@@ -301,9 +298,9 @@ impl BilingualPair {
         let a_fun: Vec<u32> = (0..nf)
             .map(|w| fresh(&mut names, format!("w{w}")))
             .collect();
-        let aux = Language {
+        let aux = TokenLanguage {
             name: "A".into(),
-            cfg: LanguageConfig::identical(),
+            cfg: TokenLanguageConfig::identical(),
             entities: a_ent.clone(),
             relations: a_rel.clone(),
             values: a_val.clone(),
@@ -378,7 +375,7 @@ impl BilingualPair {
                 }
             })
             .collect();
-        let target = Language {
+        let target = TokenLanguage {
             name: "T".into(),
             cfg: *target,
             entities: t_ent,
@@ -390,12 +387,12 @@ impl BilingualPair {
     }
 
     /// The auxiliary language A.
-    pub fn aux(&self) -> &Language {
+    pub fn aux(&self) -> &TokenLanguage {
         &self.aux
     }
 
     /// The target language T.
-    pub fn target(&self) -> &Language {
+    pub fn target(&self) -> &TokenLanguage {
         &self.target
     }
 

@@ -15,17 +15,26 @@
 //! * [`upsample`]: clustered importance sampling of the auxiliary corpus towards a small
 //!   target-like probe set (CRISP, P6 §4.2).
 //!
+//! **Not ember-core's synthlang.** `ember_core::data::synthlang` is a *meaning* world
+//! (concept hierarchy, verbs, adjectives, tense) rendered as word strings in graded languages
+//! that a tokenizer then encodes. P6 needs something else: facts with one true value to ask
+//! about, corpora restricted to a subset of the facts, filler at a quality knob, and two
+//! languages sharing token *ids* with a controlled overlap. Hence its own [`FactWorld`]
+//! (fact values and a filler chain, documents of [`FactSentence`]s) rendered straight to
+//! token ids by a [`TokenLanguage`]; only the [`WordOrder`] enum is core's.
+//!
 //! ```
 //! use ember_soup::auxlang::{
-//!     BilingualPair, Closeness, CorpusConfig, FactSet, MixSampler, Sentence, World, WorldConfig,
+//!     BilingualPair, Closeness, CorpusConfig, FactSentence, FactSet, FactWorld, FactWorldConfig,
+//!     MixSampler,
 //! };
 //!
-//! let world = World::new(WorldConfig { n_topics: 2, entities_per_topic: 4, ..Default::default() }).unwrap();
-//! // A far target language: no shared ids, head-final, entities split in two sub-tokens.
+//! let world = FactWorld::new(FactWorldConfig { n_topics: 2, entities_per_topic: 4, ..Default::default() }).unwrap();
+//! // A far target language: no shared ids, reversed order (OVS), entities split in two sub-tokens.
 //! let pair = BilingualPair::new(&world, &Closeness::C3.config(), 7).unwrap();
 //! let fact = world.fact(5, 1).unwrap();
-//! let a = pair.aux().render_sentence(&Sentence::Fact(fact));
-//! let t = pair.target().render_sentence(&Sentence::Fact(fact));
+//! let a = pair.aux().render_sentence(&FactSentence::Fact(fact));
+//! let t = pair.target().render_sentence(&FactSentence::Fact(fact));
 //! println!("A: {}\nT: {}", pair.decode(&a), pair.decode(&t)); // e.g. "e5 r1 v1_3 ." / "T.v1_3 T.r1 T.p1 T.s2 ."
 //! assert_eq!((a.len(), t.len()), (4, 5));
 //!
@@ -46,13 +55,18 @@ pub mod translate;
 pub mod upsample;
 pub mod world;
 
+/// Word order of fact sentences: ember-core's synthlang enum (entity = subject, relation =
+/// verb, value = object).
+pub use ember_core::data::synthlang::WordOrder;
 pub use eval::{
     QaItem, QaResult, accuracy_from_scores, argmax, qa_accuracy, qa_items, score_items,
 };
 pub use language::{
-    BilingualPair, Closeness, DOT, EOS, Language, LanguageConfig, Symbol, WordOrder,
+    BilingualPair, Closeness, DOT, EOS, Symbol, TokenLanguage, TokenLanguageConfig,
 };
 pub use mixing::{MixSampler, MixSource, SourceUsage};
 pub use translate::{NoisyTranslator, TranslationStats};
 pub use upsample::ClusterUpsampler;
-pub use world::{CorpusConfig, Document, Fact, FactSet, Sentence, World, WorldConfig};
+pub use world::{
+    CorpusConfig, Fact, FactDocument, FactSentence, FactSet, FactWorld, FactWorldConfig,
+};

@@ -8,8 +8,8 @@
 //! A class with a single member cannot be substituted: its symbol is then kept (and counted
 //! as substituted, so the measured rate stays `ε`).
 
-use super::language::{DOT, EOS, Language, Symbol};
-use super::world::{Document, World};
+use super::language::{DOT, EOS, Symbol, TokenLanguage};
+use super::world::{FactDocument, FactWorld};
 use ember_core::{Error, Result};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -72,9 +72,9 @@ impl NoisyTranslator {
     /// Errors: an invalid translator.
     pub fn translate(
         &self,
-        world: &World,
-        target: &Language,
-        docs: &[Document],
+        world: &FactWorld,
+        target: &TokenLanguage,
+        docs: &[FactDocument],
         rng: &mut ChaCha8Rng,
     ) -> Result<(Vec<u32>, TranslationStats)> {
         self.validate()?;

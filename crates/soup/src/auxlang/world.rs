@@ -5,14 +5,14 @@
 //!   `e / entities_per_topic`.
 //! * `n_relations` relations, each with its own set of `values_per_relation` values.
 //! * A *fact* is an (entity, relation) pair with a value drawn uniformly at random once, when
-//!   the world is built: [`World::value`].
+//!   the world is built: [`FactWorld::value`].
 //! * A *document* picks one topic and writes `doc_sentences` sentences about it. Each
 //!   sentence is, with probability `1 − q`, a fact statement about an entity of that topic,
 //!   and with probability `q` low-information *filler* from a topic-agnostic Markov chain over
-//!   function words ([`World::filler`]). `q` is the corpus *quality knob*
+//!   function words ([`FactWorld::filler`]). `q` is the corpus *quality knob*
 //!   ([`CorpusConfig::filler_prob`]): ≈ 0.8 is "mC4-like", ≈ 0.2 "FineWeb-EDU-like".
 //!
-//! Documents are abstract (symbols, not token ids); a [`Language`](super::Language) renders
+//! Documents are abstract (symbols, not token ids); a [`TokenLanguage`](super::TokenLanguage) renders
 //! them to token ids.
 
 use ember_core::{Error, Result};
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 /// Sizes of the fact world and of its documents. Defaults follow spec §5.2 where it gives a
 /// number; the filler-chain shape is reconstructed (the spec only says "low-information").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorldConfig {
+pub struct FactWorldConfig {
     /// Topics (default 8).
     pub n_topics: usize,
     /// Entities per topic (default 30).
@@ -46,7 +46,7 @@ pub struct WorldConfig {
     pub seed: u64,
 }
 
-impl Default for WorldConfig {
+impl Default for FactWorldConfig {
     fn default() -> Self {
         Self {
             n_topics: 8,
@@ -62,7 +62,7 @@ impl Default for WorldConfig {
     }
 }
 
-impl WorldConfig {
+impl FactWorldConfig {
     /// Errors unless every size is positive, the ranges are ordered and the branching factor
     /// fits the function words.
     pub fn validate(&self) -> Result<()> {
@@ -79,24 +79,24 @@ impl WorldConfig {
         for (name, v) in pos {
             if v == 0 {
                 return Err(Error::InvalidInput(format!(
-                    "WorldConfig: {name} must be positive"
+                    "FactWorldConfig: {name} must be positive"
                 )));
             }
         }
         if self.values_per_relation < 2 {
             return Err(Error::InvalidInput(
-                "WorldConfig: values_per_relation must be at least 2 (multiple choice needs distractors)".into(),
+                "FactWorldConfig: values_per_relation must be at least 2 (multiple choice needs distractors)".into(),
             ));
         }
         if self.filler_branching > self.n_function_words {
             return Err(Error::InvalidInput(format!(
-                "WorldConfig: filler_branching ({}) exceeds n_function_words ({})",
+                "FactWorldConfig: filler_branching ({}) exceeds n_function_words ({})",
                 self.filler_branching, self.n_function_words
             )));
         }
         if self.filler_len.0 > self.filler_len.1 || self.doc_sentences.0 > self.doc_sentences.1 {
             return Err(Error::InvalidInput(format!(
-                "WorldConfig: empty range filler_len {:?} or doc_sentences {:?}",
+                "FactWorldConfig: empty range filler_len {:?} or doc_sentences {:?}",
                 self.filler_len, self.doc_sentences
             )));
         }
@@ -105,7 +105,7 @@ impl WorldConfig {
             + self.n_function_words;
         if ids > u32::MAX as usize / 4 {
             return Err(Error::InvalidInput(format!(
-                "WorldConfig: {ids} symbols is too many"
+                "FactWorldConfig: {ids} symbols is too many"
             )));
         }
         Ok(())
@@ -124,25 +124,29 @@ pub struct Fact {
     pub value: usize,
 }
 
-/// An abstract sentence.
+/// A sentence of the fact world before any language renders it (symbols, not words or
+/// token ids; [`TokenLanguage::render_sentence`](super::TokenLanguage::render_sentence)
+/// writes it). Not ember-core's synthlang `Sentence`, which is already rendered text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Sentence {
+pub enum FactSentence {
     /// `[ENT REL VAL .]` (in the language's word order).
     Fact(Fact),
     /// Function-word indices drawn from the filler chain, then `.`.
     Filler(Vec<usize>),
 }
 
-/// An abstract document: topic-coherent sentences.
+/// An abstract document of the fact world: topic-coherent [`FactSentence`]s, rendered to a
+/// token stream by a [`TokenLanguage`](super::TokenLanguage). Not a text record: that is
+/// [`TextDocument`](crate::TextDocument), the JSONL reader's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Document {
+pub struct FactDocument {
     /// The topic all its fact sentences are about.
     pub topic: usize,
     /// Its sentences.
-    pub sentences: Vec<Sentence>,
+    pub sentences: Vec<FactSentence>,
 }
 
-impl Document {
+impl FactDocument {
     /// Abstract length: 4 symbols per fact sentence (`ENT REL VAL .`), `len + 1` per filler
     /// sentence, plus 1 end-of-document marker. A language that splits entities renders one
     /// more token per fact sentence.
@@ -151,8 +155,8 @@ impl Document {
             .sentences
             .iter()
             .map(|s| match s {
-                Sentence::Fact(_) => 4,
-                Sentence::Filler(w) => w.len() + 1,
+                FactSentence::Fact(_) => 4,
+                FactSentence::Filler(w) => w.len() + 1,
             })
             .sum::<usize>()
     }
@@ -160,8 +164,8 @@ impl Document {
     /// The facts it states.
     pub fn facts(&self) -> impl Iterator<Item = &Fact> {
         self.sentences.iter().filter_map(|s| match s {
-            Sentence::Fact(f) => Some(f),
-            Sentence::Filler(_) => None,
+            FactSentence::Fact(f) => Some(f),
+            FactSentence::Filler(_) => None,
         })
     }
 }
@@ -175,7 +179,7 @@ pub struct FactSet {
 
 impl FactSet {
     /// Every fact of the world.
-    pub fn all(world: &World) -> Self {
+    pub fn all(world: &FactWorld) -> Self {
         Self {
             n_relations: world.cfg.n_relations,
             member: vec![true; world.n_facts()],
@@ -188,7 +192,7 @@ impl FactSet {
     /// model align a target entity with its auxiliary twin through the shared facts.
     ///
     /// Errors: `fraction` outside `[0, 1]`.
-    pub fn stratified(world: &World, fraction: f64, seed: u64) -> Result<Self> {
+    pub fn stratified(world: &FactWorld, fraction: f64, seed: u64) -> Result<Self> {
         if !(0.0..=1.0).contains(&fraction) {
             return Err(Error::InvalidInput(format!(
                 "FactSet::stratified: fraction must be in [0, 1], got {fraction}"
@@ -265,7 +269,7 @@ pub struct CorpusConfig {
     /// Probability `q` that a sentence is filler rather than a fact statement: the quality
     /// knob (low quality ≈ 0.8, high quality ≈ 0.2).
     pub filler_prob: f64,
-    /// Draw documents until their total abstract length ([`Document::symbols`]) reaches this.
+    /// Draw documents until their total abstract length ([`FactDocument::symbols`]) reaches this.
     pub min_symbols: usize,
     /// Seed of the document stream.
     pub seed: u64,
@@ -282,21 +286,24 @@ impl CorpusConfig {
     }
 }
 
-/// The fact world: fact values and the filler chain. Build with [`World::new`].
+/// The fact world: fact values and the filler chain. Build with [`FactWorld::new`].
+///
+/// Unlike ember-core's synthlang `World` (a concept hierarchy sampled into meanings), every
+/// (entity, relation) pair here has one true value, which is what QA asks about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct World {
-    cfg: WorldConfig,
+pub struct FactWorld {
+    cfg: FactWorldConfig,
     /// `values[e * n_relations + r]`: the value of fact (e, r).
     values: Vec<usize>,
     /// Filler chain: per function word, its successors and cumulative probabilities.
     chain: Vec<Vec<(usize, f64)>>,
 }
 
-impl World {
+impl FactWorld {
     /// Draw fact values and the filler chain from `cfg.seed`.
     ///
-    /// Errors: an invalid config ([`WorldConfig::validate`]).
-    pub fn new(cfg: WorldConfig) -> Result<Self> {
+    /// Errors: an invalid config ([`FactWorldConfig::validate`]).
+    pub fn new(cfg: FactWorldConfig) -> Result<Self> {
         cfg.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x005E_ED0F_FAC7);
         let n_facts = cfg.n_topics * cfg.entities_per_topic * cfg.n_relations;
@@ -327,7 +334,7 @@ impl World {
     }
 
     /// Its configuration.
-    pub fn config(&self) -> &WorldConfig {
+    pub fn config(&self) -> &FactWorldConfig {
         &self.cfg
     }
 
@@ -352,7 +359,7 @@ impl World {
     pub fn value(&self, entity: usize, relation: usize) -> Result<usize> {
         if entity >= self.n_entities() || relation >= self.cfg.n_relations {
             return Err(Error::InvalidInput(format!(
-                "World::value: ({entity}, {relation}) outside {} entities x {} relations",
+                "FactWorld::value: ({entity}, {relation}) outside {} entities x {} relations",
                 self.n_entities(),
                 self.cfg.n_relations
             )));
@@ -416,7 +423,7 @@ impl World {
     ///
     /// Errors: `filler_prob` outside `[0, 1]`; `facts` empty while `filler_prob < 1`; a
     /// fact set built for another world.
-    pub fn documents(&self, cfg: &CorpusConfig, facts: &FactSet) -> Result<Vec<Document>> {
+    pub fn documents(&self, cfg: &CorpusConfig, facts: &FactSet) -> Result<Vec<FactDocument>> {
         if !(0.0..=1.0).contains(&cfg.filler_prob) {
             return Err(Error::InvalidInput(format!(
                 "CorpusConfig: filler_prob must be in [0, 1], got {}",
@@ -425,7 +432,7 @@ impl World {
         }
         if facts.member.len() != self.n_facts() || facts.n_relations != self.cfg.n_relations {
             return Err(Error::Shape(format!(
-                "World::documents: fact set of {} facts, world has {}",
+                "FactWorld::documents: fact set of {} facts, world has {}",
                 facts.member.len(),
                 self.n_facts()
             )));
@@ -445,7 +452,7 @@ impl World {
             .collect();
         if topics.is_empty() && cfg.filler_prob < 1.0 {
             return Err(Error::InvalidInput(
-                "World::documents: empty fact set with filler_prob < 1".into(),
+                "FactWorld::documents: empty fact set with filler_prob < 1".into(),
             ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -462,18 +469,18 @@ impl World {
             let mut sentences = Vec::with_capacity(n);
             for _ in 0..n {
                 if rng.random::<f64>() < cfg.filler_prob {
-                    sentences.push(Sentence::Filler(self.filler(&mut rng)));
+                    sentences.push(FactSentence::Filler(self.filler(&mut rng)));
                 } else {
                     let pairs = &by_topic[topic];
                     let (e, r) = pairs[rng.random_range(0..pairs.len())];
-                    sentences.push(Sentence::Fact(Fact {
+                    sentences.push(FactSentence::Fact(Fact {
                         entity: e,
                         relation: r,
                         value: self.values[e * nr + r],
                     }));
                 }
             }
-            let doc = Document { topic, sentences };
+            let doc = FactDocument { topic, sentences };
             total += doc.symbols();
             docs.push(doc);
         }
