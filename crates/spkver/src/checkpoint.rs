@@ -37,7 +37,6 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -48,7 +47,7 @@ use ember_core::pretrained::speech::{SpeechEncoder, waveform_batch};
 use ember_core::report::plot::{self, LinePlot, Series};
 use ember_core::report::{Cell, Figure, Report, Table};
 use ember_core::{Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::data::{TrialList, Utterance, read_trials, scan_speaker_tree};
 use crate::features::{LayerFeatures, Standardizer, mean_std_vector};
@@ -354,19 +353,7 @@ pub fn centre_frames(f: &LayerFeatures, keep: usize) -> LayerFeatures {
 }
 
 fn progress_bar(show: bool, len: usize, label: &str) -> ProgressBar {
-    if !show || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise}<{eta_precise}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_owned());
-    bar
+    ember_core::progress::bar(show, len as u64, label)
 }
 
 fn metrics_of(emb: &[Vec<f32>], trials: &TrialList, labels: &[bool]) -> Result<(f64, f64, f64)> {
@@ -681,6 +668,7 @@ impl CheckpointSv {
             seed: self.seed,
             dir: None,
             resume: false,
+            progress: self.progress,
         };
         let mut out = Vec::new();
         let t = Instant::now();

@@ -136,11 +136,10 @@ pub fn extract_layers(
         let t = layers[0].dims()[1];
         let mut data = Vec::with_capacity(l * t * d);
         for h in layers {
-            data.extend(
-                h.into_data()
-                    .try_into_vec::<f32>()
-                    .map_err(|e| Error::InvalidInput(format!("encoder output: {e:?}")))?,
-            );
+            data.extend(ember_core::host::read_as::<f32, 3, Float>(
+                h,
+                "encoder output",
+            )?);
         }
         out.push(LayerFeatures {
             data,

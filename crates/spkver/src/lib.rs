@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod data;
 pub mod encoder;
 pub mod espeak;
+#[cfg(feature = "eval")]
+pub mod experiment;
 pub mod fbank;
 pub mod features;
 pub mod heads;

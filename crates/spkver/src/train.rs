@@ -65,6 +65,8 @@ pub struct PretrainConfig {
     pub dir: Option<PathBuf>,
     /// Resume from `dir`.
     pub resume: bool,
+    /// Draw the trainer's progress bar on stderr (hidden when stderr is not a terminal).
+    pub progress: bool,
 }
 
 /// Pre-train `encoder` (built on an autodiff device `device`) on `fbanks` with cluster
@@ -101,6 +103,7 @@ pub fn pretrain_encoder(
         cfg.seed,
         "ssl pretrain",
         &cfg.dir,
+        cfg.progress,
         device,
     )?;
     if cfg.resume {
@@ -156,6 +159,7 @@ fn make_trainer<M: Module>(
     seed: u64,
     label: &str,
     dir: &Option<PathBuf>,
+    progress: bool,
     device: &Device,
 ) -> Result<Trainer<M>> {
     let tc = TrainConfig::new(steps, lr)
@@ -164,7 +168,7 @@ fn make_trainer<M: Module>(
         .with_grad_clip(clip)
         .with_checkpoint_every(Some((steps / 2).max(1)))
         .with_seed(seed)
-        .with_progress(false)
+        .with_progress(progress)
         .with_label(label.to_owned());
     let t = Trainer::new(model, tc, device);
     match dir {
@@ -194,6 +198,8 @@ pub struct HeadTrainConfig {
     pub dir: Option<PathBuf>,
     /// Resume from `dir`.
     pub resume: bool,
+    /// Draw the trainer's progress bar on stderr (hidden when stderr is not a terminal).
+    pub progress: bool,
 }
 
 /// Train `head` (on autodiff `device`) with AM-softmax on random crops of `feats`
@@ -234,6 +240,7 @@ pub fn train_head<H: SpeakerHead>(
         cfg.seed,
         "head",
         &cfg.dir,
+        cfg.progress,
         device,
     )?;
     if cfg.resume {
@@ -275,9 +282,7 @@ pub fn embed_all<H: SpeakerHead>(
         .iter()
         .map(|f| {
             let e = head.embed(f.to_tensor(device))?;
-            e.into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| Error::InvalidInput(format!("embedding: {e:?}")))
+            ember_core::host::read_as::<f32, 2, Float>(e, "an embedding")
         })
         .collect()
 }

@@ -42,6 +42,7 @@ fn cfg(dir: &std::path::Path, resume: bool) -> HeadTrainConfig {
         seed: 1,
         dir: Some(dir.to_path_buf()),
         resume,
+        progress: false,
     }
 }
 
