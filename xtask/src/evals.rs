@@ -49,6 +49,7 @@ pub const EVALS: &[EvalSpec] = &[
     EvalSpec::new("soup", "P5", "ember-soup", "eval-soup", "Soup-of-Experts: specialists instantiated from domain weights vs generic and CRISP specialists on a synthetic multi-domain corpus"),
     EvalSpec::new("aux-lang", "P6", "ember-soup", "eval-aux-lang", "Auxiliary-language pretraining for a data-constrained target: closeness x aux quality, model size vs scarce target data"),
     EvalSpec::new("spkver", "P10", "ember-spkver", "eval-spkver", "Speaker verification on SSL features: SUPERB x-vector baseline vs simplified head, data efficiency, log-mel control"),
+    EvalSpec::new("reward", "P9", "ember-reward", "eval-reward", "Implicit (DPO) vs explicit Bradley-Terry reward models: preference accuracy in distribution and under five shifts of a synthetic preference world"),
 ];
 
 /// Looks an eval up by name.
