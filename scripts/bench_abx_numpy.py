@@ -12,6 +12,9 @@ Same sizes and float32 as the Rust bench (5 x 1000 x 256). Prints the median of 
 timings (normalisation included, data generation excluded).
 
     python3 scripts/bench_abx_numpy.py [--langs 5] [--n 1000] [--dim 256] [--reps 20]
+
+Peers of the Rust bench's variants: `OPENBLAS_CORETYPE=Haswell` (AVX2 kernels, against
+`EMBER_SIMD=avx2`) and `OPENBLAS_NUM_THREADS=1` (against `RAYON_NUM_THREADS=1`).
 """
 import argparse
 import time

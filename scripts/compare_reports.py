@@ -5,8 +5,9 @@ Used to check that a refactor leaves an eval's results unchanged:
 
     python3 scripts/compare_reports.py OLD/report.json NEW/report.json
 
-Timing-like entries (wall time, throughput, seconds) are skipped: any metric, table column
-or claim whose name mentions one of TIMING_WORDS. Provenance and plan are skipped (new
+Timing-like entries (wall time, throughput, seconds) are skipped: any metric, table column,
+table row label or claim whose name mentions one of TIMING_WORDS (or a row label in seconds,
+"... s"). Provenance and plan are skipped (new
 fields). Exit status 1 on any difference, with each one listed.
 """
 import json
@@ -14,7 +15,7 @@ import math
 import sys
 
 TIMING_WORDS = ("_s", " s)", "(s)", "per_s", "/s", "tokens/s", "elapsed", "time", "speed",
-                "seconds", "ms", "throughput", "wall", "took")
+                "seconds", "ms", "throughput", "wall", "took", "overhead", "train s")
 
 
 def timing(name):
@@ -64,6 +65,10 @@ def main(old_path, new_path):
             continue
         skip = {i for i, c in enumerate(a["columns"]) if timing(c)}
         for r, (ra, rb) in enumerate(zip(a["rows"], b["rows"])):
+            # Rows labelled with a time ("generic training s", "instantiate ms (...)").
+            label = ra[0] if ra and isinstance(ra[0], str) else ""
+            if timing(label) or label.endswith(" s") or " s (" in label:
+                continue
             for i, (x, y) in enumerate(zip(ra, rb)):
                 if i in skip:
                     continue

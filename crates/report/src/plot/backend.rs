@@ -21,8 +21,8 @@ use plotters_backend::{
     FontStyle, FontTransform,
 };
 
-/// The embedded font (DejaVu Sans, see `assets/fonts/LICENSE-DejaVu.txt`).
-pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../../../assets/fonts/DejaVuSans.ttf");
+/// The embedded font (DejaVu Sans, see `crates/report/fonts/LICENSE-DejaVu.txt`).
+pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
 
 fn font() -> Option<&'static FontRef<'static>> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
