@@ -153,6 +153,25 @@ pub fn exit(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode
     }
 }
 
+/// Test support for eval smoke tests: loads `<out>/report.json` of a finished run and checks
+/// what every eval must give: the claims `claim_ids` in that order, each with a finite `ours`,
+/// every listed figure on disk, and `plan.json`. Panics with the reason; returns the report
+/// for the eval's own checks.
+pub fn assert_finished(out: &Path, claim_ids: &[&str]) -> Report {
+    let report =
+        Report::load(out).unwrap_or_else(|e| panic!("no report in {}: {e}", out.display()));
+    let ids: Vec<&str> = report.claims.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, claim_ids, "claims of {}", report.eval);
+    for c in &report.claims {
+        assert!(c.ours.is_finite(), "claim {}: ours {}", c.id, c.ours);
+    }
+    for f in &report.figures {
+        assert!(out.join(&f.file).is_file(), "figure {} missing", f.file);
+    }
+    assert!(out.join("plan.json").is_file(), "plan.json missing");
+    report
+}
+
 /// One eval run in progress: its arguments, device, plan and clock.
 #[derive(Debug)]
 pub struct EvalRun {
