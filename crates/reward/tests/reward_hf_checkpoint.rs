@@ -1,5 +1,5 @@
 //! Acceptance F: the method runs on a loaded Hugging Face checkpoint. The `gpt2` fixture
-//! (tiny random weights, transformers 5.17 outputs, copied from `../shared/fixtures/hf`):
+//! (tiny random weights, transformers 5.17 outputs, committed under `tests/data/hf/gpt2`):
 //! `pair_logprobs` reproduces transformers' `response_logprob_sum`, DPO trains on it through
 //! `CheckpointDpo`, and the binary's `--model DIR --data FILE` mode runs end to end.
 
