@@ -3,14 +3,15 @@
 //! and its figures exist; bad plan values are rejected naming their key; and the binary's
 //! `--model` glue (`experiment::checkpoint`) writes its report on the tiny WavLM fixture.
 
+mod common;
+
+use common::write_data;
 use std::path::{Path, PathBuf};
 
 use ember_core::eval::{EvalArgs, EvalRun, Plan, Scale};
 use ember_core::report::Report;
 use ember_spkver::experiment::checkpoint::{self, CheckpointArgs};
 use ember_spkver::experiment::{self, SpkverPlan};
-use ember_spkver::synth::{CorpusConfig, generate_corpus};
-use ember_spkver::wav::write_wav;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ember-eval-spkver-{}-{name}", std::process::id()));
@@ -80,48 +81,6 @@ fn bad_plan_values_name_their_key() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("`duration_s`"), "{e}");
-}
-
-/// `speakers` synthetic speakers × `utts` utterances of 0.4 s as `root/spk{s}/{u}.wav`; the
-/// first `test_speakers` speakers form the trial list. Returns (wav root, trial list).
-fn write_data(
-    dir: &Path,
-    speakers: usize,
-    utts: usize,
-    test_speakers: usize,
-) -> (PathBuf, PathBuf) {
-    let corpus = generate_corpus(&CorpusConfig {
-        speakers,
-        utts_per_speaker: utts,
-        duration_s: (0.4, 0.4),
-        snr_db: (20.0, 30.0),
-        sample_rate: 16_000,
-        seed: 7,
-    })
-    .unwrap();
-    let root = dir.join("wav");
-    let mut ids = Vec::new();
-    let mut count = vec![0usize; speakers];
-    for (a, &s) in corpus.audio.iter().zip(&corpus.speakers) {
-        let id = format!("spk{s}/{:02}.wav", count[s]);
-        count[s] += 1;
-        let p = root.join(&id);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        write_wav(&p, a, 16_000).unwrap();
-        if s < test_speakers {
-            ids.push((s, id));
-        }
-    }
-    let mut lines = String::new();
-    for i in 0..ids.len() {
-        for j in i + 1..ids.len() {
-            let t = u8::from(ids[i].0 == ids[j].0);
-            lines.push_str(&format!("{t} {} {}\n", ids[i].1, ids[j].1));
-        }
-    }
-    let trials = dir.join("trials.txt");
-    std::fs::write(&trials, lines).unwrap();
-    (root, trials)
 }
 
 #[test]
