@@ -20,52 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import jax_transformer
+
 B, PROMPT, RESPONSE, V, D, L, H = 32, 4, 15, 98, 64, 2, 4
 T = PROMPT + RESPONSE
 
 
-def init(key):
-    ks = iter(jax.random.split(key, 4 + 8 * L))
-    n = lambda shape: 0.02 * jax.random.normal(next(ks), shape)  # noqa: E731
-    p = {"tok": n((V, D)), "pos": n((T, D)), "lnf": (jnp.ones(D), jnp.zeros(D)), "layers": []}
-    for _ in range(L):
-        p["layers"].append(
-            {
-                "ln1": (jnp.ones(D), jnp.zeros(D)),
-                "q": (n((D, D)), jnp.zeros(D)),
-                "k": (n((D, D)), jnp.zeros(D)),
-                "v": (n((D, D)), jnp.zeros(D)),
-                "o": (n((D, D)), jnp.zeros(D)),
-                "ln2": (jnp.ones(D), jnp.zeros(D)),
-                "up": (n((D, 4 * D)), jnp.zeros(4 * D)),
-                "down": (n((4 * D, D)), jnp.zeros(D)),
-            }
-        )
-    return p
-
-
-def ln(x, g):
-    m = x.mean(-1, keepdims=True)
-    v = ((x - m) ** 2).mean(-1, keepdims=True)
-    return (x - m) / jnp.sqrt(v + 1e-5) * g[0] + g[1]
-
-
-def lin(x, w):
-    return x @ w[0] + w[1]
-
-
 def logits(p, ids):
-    n, t = ids.shape
-    x = p["tok"][ids] + p["pos"][:t]
-    mask = jnp.tril(jnp.ones((t, t), bool))
-    for layer in p["layers"]:
-        h = ln(x, layer["ln1"])
-        q, k, v = (lin(h, layer[w]).reshape(n, t, H, D // H).transpose(0, 2, 1, 3) for w in "qkv")
-        s = jnp.where(mask, q @ k.transpose(0, 1, 3, 2) / jnp.sqrt(D // H), -jnp.inf)
-        a = (jax.nn.softmax(s, -1) @ v).transpose(0, 2, 1, 3).reshape(n, t, D)
-        x = x + lin(a, layer["o"])
-        x = x + lin(jax.nn.gelu(lin(ln(x, layer["ln2"]), layer["up"]), approximate=False), layer["down"])
-    return ln(x, p["lnf"]) @ p["tok"].T
+    return jax_transformer.logits(p, ids, H)
 
 
 def response_logps(p, ids, resp):
@@ -97,7 +59,7 @@ def main():
     rng = np.random.default_rng(0)
     ids = jnp.array(rng.integers(4, V, size=(2 * B, T)), dtype=jnp.int32)
     resp = jnp.array(np.tile(np.arange(T) >= PROMPT, (2 * B, 1)), dtype=jnp.float32)
-    p = init(jax.random.PRNGKey(0))
+    p = jax_transformer.init(jax.random.PRNGKey(0), V, D, L, 4 * D, T)
     ref = jax.tree_util.tree_map(lambda x: x + 0.0, p)
     r = response_logps(ref, ids, resp)
     rc, rr = r[:B], r[B:]

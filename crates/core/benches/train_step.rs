@@ -21,6 +21,8 @@ fn batch(device: &Device) -> Tensor<2, Int> {
 }
 
 fn bench_transformer(c: &mut Criterion) {
+    // As every ember eval binary does (docs/perf.md: about 10% of a step otherwise).
+    ember_core::host::alloc::retain_freed_memory();
     let mut group = c.benchmark_group("transformer d128 L4 B16 T64 V512");
     group.sample_size(10);
     for (kind, plain) in parity_devices() {
@@ -69,5 +71,78 @@ fn bench_transformer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_transformer);
+/// The step's pieces at the step's shapes, forward and backward on flex, each timed alone
+/// (the loss is `sum(piece(x) * g)` for a fixed `g`, so the gradient flowing back is a
+/// dense tensor as inside the step, not the broadcast scalar of a plain `sum`):
+/// where the step's time goes (docs/perf.md, next to `scripts/bench_train_step_jax.py
+/// --ops`, which times the same pieces under `jax.jit`). Per step the model runs each of
+/// GELU, attention and the two LayerNorms 4 times, the final LayerNorm and the
+/// cross-entropy once.
+fn bench_step_pieces(c: &mut Criterion) {
+    ember_core::host::alloc::retain_freed_memory();
+    let mut group = c.benchmark_group("step pieces fwd+bwd, flex");
+    group.sample_size(20);
+    let device = ember_core::backend::device(BackendKind::Flex)
+        .expect("flex device")
+        .autodiff();
+    let n = B * T;
+    let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
+    let leaf = |shape: Vec<usize>| Tensor::<2>::random(shape, dist, &device).require_grad();
+    let x_ff = leaf(vec![n, 512]);
+    let g_ff = Tensor::<2>::random([n, 512], dist, &device);
+    group.bench_function("gelu [1024, 512]", |b| {
+        b.iter(|| {
+            let y = burn::tensor::activation::gelu(x_ff.clone());
+            (y * g_ff.clone()).sum().backward()
+        })
+    });
+    let qkv: Vec<Tensor<4>> = (0..3)
+        .map(|_| Tensor::<4>::random([B, 4, T, 32], dist, &device).require_grad())
+        .collect();
+    let g_att = Tensor::<4>::random([B, 4, T, 32], dist, &device);
+    group.bench_function("causal attention [16, 4, 64, 32]", |b| {
+        b.iter(|| {
+            let y = burn::tensor::module::attention(
+                qkv[0].clone(),
+                qkv[1].clone(),
+                qkv[2].clone(),
+                None,
+                None,
+                burn::tensor::ops::AttentionModuleOptions {
+                    scale: None,
+                    softcap: None,
+                    is_causal: true,
+                },
+            );
+            (y * g_att.clone()).sum().backward()
+        })
+    });
+    let norm = burn::nn::LayerNormConfig::new(128).init(&device);
+    let x_d = leaf(vec![n, 128]);
+    let g_d = Tensor::<2>::random([n, 128], dist, &device);
+    group.bench_function("layer norm [1024, 128]", |b| {
+        b.iter(|| (norm.forward(x_d.clone()) * g_d.clone()).sum().backward())
+    });
+    let w_up = leaf(vec![128, 512]);
+    group.bench_function("matmul [1024, 128] x [128, 512]", |b| {
+        b.iter(|| {
+            (x_d.clone().matmul(w_up.clone()) * g_ff.clone())
+                .sum()
+                .backward()
+        })
+    });
+    let logits = leaf(vec![n, V]);
+    let targets = batch(&device).slice([0..B, 1..T + 1]).reshape([n]);
+    let mask = Tensor::<1>::ones([n], &device);
+    group.bench_function("cross-entropy [1024, 512]", |b| {
+        b.iter(|| {
+            ember_core::loss::masked_cross_entropy(logits.clone(), targets.clone(), mask.clone())
+                .expect("cross-entropy")
+                .backward()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_transformer, bench_step_pieces);
 criterion_main!(benches);

@@ -107,6 +107,8 @@ impl EvalArgs {
 
     /// [`EvalArgs::setup`], then the one-line start banner every eval prints on stderr.
     pub fn start(&self, eval: &str) -> Result<(BackendKind, Device)> {
+        // An eval process trains and exits: keep freed tensor buffers for reuse.
+        crate::host::alloc::retain_freed_memory();
         let (kind, device) = self.setup()?;
         eprintln!(
             "eval {eval}: device {kind}, scale {}, seed {}",

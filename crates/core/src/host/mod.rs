@@ -11,8 +11,10 @@
 //!   inside dispatched kernels ([`gemm::matmul_into`]);
 //! * [`math`]: `exp` / `erf` approximations, softmax, lane sums, `axpy`;
 //! * [`amx`]: bf16 Gram strips on Intel AMX tiles and their portable emulation;
-//! * [`tensor`]: [`to_host`] / [`read_as`] with one error mapping, and [`check_finite`].
+//! * [`tensor`]: [`to_host`] / [`read_as`] with one error mapping, and [`check_finite`];
+//! * [`alloc`]: [`alloc::retain_freed_memory`], the malloc tuning a training binary opts into.
 
+pub mod alloc;
 pub mod amx;
 pub mod gemm;
 pub mod math;
