@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![recursion_limit = "256"]
 
+pub mod audio;
 pub mod backend;
 pub mod cluster;
 pub mod data;
