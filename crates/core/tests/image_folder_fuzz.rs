@@ -1,12 +1,12 @@
-//! Seeded property test of the ImageFolder reader (the one reader of this crate a user points
-//! at their own files) plus the tree-walking and decoding-limit checks of issue 20: empty,
+//! Seeded property test of the ImageFolder reader (moved here from ember-proxy-fda with the
+//! reader) plus the tree-walking and decoding-limit checks of issue 20: empty,
 //! truncated, random and mutated PNG/JPEG files give a clear error naming the file or a correct
 //! result, never a panic, a hang, or an allocation beyond the decoding limits; dangling
 //! symlinks are refused, symlink cycles end, and a tiny PNG declaring 100000×100000 pixels is
 //! an error, not an allocation.
 
+use ember_core::data::image_folder::{ImageFolderConfig, read_image_folder};
 use ember_core::testing::{CountingAlloc, Mutator, largest_alloc, run_mutants};
-use ember_proxy_fda::{ImageFolderConfig, read_image_folder};
 use image::{DynamicImage, GrayAlphaImage, ImageFormat, LumaA, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +16,7 @@ use std::time::Duration;
 static ALLOC: CountingAlloc = CountingAlloc;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pfda-fuzz-{name}-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!("core-if-fuzz-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
