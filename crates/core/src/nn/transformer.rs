@@ -16,7 +16,7 @@
 //! Output: `LN_f(x)`, and logits `LN_f(x) E^T` with a tied head (or a separate Linear).
 
 use crate::error::{Error, Result};
-use crate::nn::intervention::Intervention;
+use crate::nn::intervention::{Intervention, LayerEdit, Site};
 use burn::module::Param;
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
@@ -193,14 +193,17 @@ pub struct Block {
 
 impl Block {
     /// `x: [B, T, D]`, `mask: [B, H, T, T]` (true = blocked). Returns the new residual stream
-    /// and the post-nonlinearity MLP activations `[B, T, d_ff]` *before* any edit.
+    /// and the MLP captures *before* each site's edit: the post-nonlinearity activations
+    /// `[B, T, d_ff]` always, the pre-activation and down-projection outputs when `keep`
+    /// (`(pre, out)`) asks.
     fn forward(
         &self,
         x: Tensor<3>,
         mask: Option<Tensor<4, Bool>>,
         causal: bool,
-        edit: Option<&(Tensor<1>, Tensor<1>)>,
-    ) -> (Tensor<3>, Tensor<3>) {
+        edit: &LayerEdit,
+        keep: (bool, bool),
+    ) -> (Tensor<3>, MlpCapture) {
         let [b, t, d] = x.dims();
         let h = self.n_heads;
         let dh = d / h;
@@ -226,18 +229,38 @@ impl Block {
         let ctx = ctx.swap_dims(1, 2).reshape([b, t, d]);
         let x = x + self.dropout.forward(self.out.forward(ctx));
 
-        let pre = self.up.forward(self.norm_mlp.forward(x.clone()));
+        let (pre, pre_kept) = edit.site(
+            Site::MlpPre,
+            self.up.forward(self.norm_mlp.forward(x.clone())),
+            keep.0,
+        );
         let act = if self.relu { relu(pre) } else { gelu(pre) };
-        let edited = match edit {
-            Some((scale, shift)) => {
-                let f = scale.dims()[0];
-                act.clone() * scale.clone().reshape([1, 1, f]) + shift.clone().reshape([1, 1, f])
-            }
+        let edited = match &edit.act {
+            Some(e) => e.apply(act.clone()),
             None => act.clone(),
         };
-        let x = x + self.dropout.forward(self.down.forward(edited));
-        (x, act)
+        let (out, out_kept) = edit.site(Site::MlpOut, self.down.forward(edited), keep.1);
+        let x = x + self.dropout.forward(out);
+        (
+            x,
+            MlpCapture {
+                pre: pre_kept,
+                act,
+                out: out_kept,
+            },
+        )
     }
+}
+
+/// What one block's MLP recorded, each *before* the edit of its own site.
+#[derive(Debug, Clone)]
+pub struct MlpCapture {
+    /// [`Site::MlpPre`] `[B, T, d_ff]`, if asked for.
+    pub pre: Option<Tensor<3>>,
+    /// [`Site::MlpAct`] `[B, T, d_ff]`.
+    pub act: Tensor<3>,
+    /// [`Site::MlpOut`] `[B, T, d_model]`, if asked for.
+    pub out: Option<Tensor<3>>,
 }
 
 /// Input to [`Transformer::forward_with`].
@@ -262,6 +285,10 @@ pub struct ForwardOptions {
     pub intervention: Option<Intervention>,
     /// Compute LM logits (needs an LM head).
     pub logits: bool,
+    /// Return every layer's MLP pre-activations ([`Site::MlpPre`], before its edit).
+    pub mlp_pre: bool,
+    /// Return every layer's MLP down-projection outputs ([`Site::MlpOut`], before its edit).
+    pub mlp_out: bool,
 }
 
 impl ForwardOptions {
@@ -310,6 +337,18 @@ impl ForwardOptions {
         self.logits = true;
         self
     }
+
+    /// Also return MLP pre-activations ([`Site::MlpPre`]).
+    pub fn with_mlp_pre(mut self) -> Self {
+        self.mlp_pre = true;
+        self
+    }
+
+    /// Also return MLP down-projection outputs ([`Site::MlpOut`]).
+    pub fn with_mlp_out(mut self) -> Self {
+        self.mlp_out = true;
+        self
+    }
 }
 
 /// What [`Transformer::forward_with`] returns.
@@ -325,6 +364,12 @@ pub struct TransformerOutput {
     pub mlp_activations: Vec<Tensor<3>>,
     /// `[B, T, vocab]` if requested.
     pub logits: Option<Tensor<3>>,
+    /// `n_layers` tensors `[B, T, d_ff]` of MLP pre-activations (the up projection's output),
+    /// before that site's edit. Empty unless requested.
+    pub mlp_pre: Vec<Tensor<3>>,
+    /// `n_layers` tensors `[B, T, d_model]` of MLP down-projection outputs, before that site's
+    /// edit. Empty unless requested.
+    pub mlp_out: Vec<Tensor<3>>,
 }
 
 /// A pre-LN Transformer encoder/decoder with learned positions. See the module docs.
@@ -433,10 +478,10 @@ impl Transformer {
         }
         let edits = match &opts.intervention {
             Some(plan) if !plan.is_empty() => {
-                plan.validate(self.layers.len(), self.d_ff)?;
-                plan.compile(self.layers.len(), self.d_ff, &device)
+                plan.validate_sites(self.layers.len(), self.d_ff, self.d_model)?;
+                plan.compile_layers(self.layers.len(), self.d_ff, self.d_model, 0, t, &device)
             }
-            _ => vec![None; self.layers.len()],
+            _ => vec![LayerEdit::default(); self.layers.len()],
         };
 
         let positions = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
@@ -449,18 +494,27 @@ impl Transformer {
 
         let mut hidden_states = Vec::new();
         let mut mlp_activations = Vec::new();
+        let (mut mlp_pre, mut mlp_out) = (Vec::new(), Vec::new());
         if opts.hidden_states {
             hidden_states.push(x.clone());
         }
         for (layer, edit) in self.layers.iter().zip(edits.iter()) {
-            let (next, act) = layer.forward(x, mask.clone(), self.causal, edit.as_ref());
+            let (next, cap) = layer.forward(
+                x,
+                mask.clone(),
+                self.causal,
+                edit,
+                (opts.mlp_pre, opts.mlp_out),
+            );
             x = next;
             if opts.hidden_states {
                 hidden_states.push(x.clone());
             }
             if opts.mlp_activations {
-                mlp_activations.push(act);
+                mlp_activations.push(cap.act);
             }
+            mlp_pre.extend(cap.pre);
+            mlp_out.extend(cap.out);
         }
         let last_hidden = self.norm_final.forward(x);
         let logits = opts.logits.then(|| self.project(last_hidden.clone()));
@@ -469,6 +523,8 @@ impl Transformer {
             hidden_states,
             mlp_activations,
             logits,
+            mlp_pre,
+            mlp_out,
         })
     }
 

@@ -17,11 +17,12 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    HfActivation, apply_edit, attention_mask, dense, embedding, layer_norm, linear, merge_heads,
-    sdpa, split_heads,
+    HfActivation, attention_mask, dense, embedding, layer_norm, linear, merge_heads, sdpa,
+    split_heads,
 };
 use super::weights::Weights;
 use crate::error::{Error, Result};
+use crate::nn::intervention::Site;
 use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
 
 /// Shape and options of a BERT-family encoder, read from `config.json`.
@@ -342,8 +343,13 @@ impl Bert {
         let mut x = self
             .emb_norm
             .forward(x + self.position.forward(pos) + self.token_type.forward(types));
-        let edits =
-            super::layers::compile_edits(&opts, c.num_layers, c.intermediate_size, &device)?;
+        let edits = super::layers::compile_layer_edits(
+            &opts,
+            (c.num_layers, c.intermediate_size, c.hidden_size),
+            0,
+            t,
+            &device,
+        )?;
         let h = c.num_heads;
         let mask = attention_mask(opts.pad_mask.as_ref(), b, h, t, t, false, &device);
         let scale = 1.0 / ((c.hidden_size / h) as f64).sqrt();
@@ -352,6 +358,8 @@ impl Bert {
             hidden_states: Vec::new(),
             mlp_activations: Vec::new(),
             logits: None,
+            mlp_pre: Vec::new(),
+            mlp_out: Vec::new(),
         };
         if opts.hidden_states {
             out.hidden_states.push(x.clone());
@@ -362,12 +370,20 @@ impl Bert {
             let v = split_heads(dense(&layer.value, x.clone()), h);
             let ctx = merge_heads(sdpa(q, k, v, mask.clone(), scale));
             let a = layer.attn_norm.forward(x + dense(&layer.attn_out, ctx));
-            let m = c.activation.forward(dense(&layer.intermediate, a.clone()));
+            let (pre, pre_kept) = edit.site(
+                Site::MlpPre,
+                dense(&layer.intermediate, a.clone()),
+                opts.mlp_pre,
+            );
+            out.mlp_pre.extend(pre_kept);
+            let m = c.activation.forward(pre);
             if opts.mlp_activations {
                 out.mlp_activations.push(m.clone());
             }
-            let m = apply_edit(m, edit.as_ref());
-            x = layer.out_norm.forward(a + dense(&layer.output, m));
+            let m = edit.site(Site::MlpAct, m, false).0;
+            let (o, out_kept) = edit.site(Site::MlpOut, dense(&layer.output, m), opts.mlp_out);
+            out.mlp_out.extend(out_kept);
+            x = layer.out_norm.forward(a + o);
             if opts.hidden_states {
                 out.hidden_states.push(x.clone());
             }

@@ -486,6 +486,72 @@ impl ClipTextTransformer {
     }
 }
 
+impl ClipTextTransformer {
+    /// Token embeddings `[B, T, D]` of ids `[B, T]`, before positions are added: the input
+    /// prompt learners (CoOp, CoCoOp) edit before [`ClipTextTransformer::forward_embeddings`].
+    /// Errors on ids outside the vocabulary or an empty batch.
+    pub fn token_embeddings(&self, ids: Tensor<2, Int>) -> Result<Tensor<3>> {
+        let [b, t] = ids.dims();
+        if b == 0 || t == 0 {
+            return Err(Error::Shape(format!("empty token batch [{b}, {t}]")));
+        }
+        host_ids(&ids, self.cfg.vocab_size)?;
+        Ok(self.token_embedding.forward(ids))
+    }
+
+    /// The causal encoder and final norm on already-embedded tokens `[B, T, D]` (positions
+    /// are added here), pooled at `pool_at[b]` (the end-of-text position of each row, which
+    /// the caller knows when it inserted learned tokens): `[B, D]`, the input of the text
+    /// projection. With `x = token_embeddings(ids)` and `pool_at` = the end-of-text
+    /// positions it equals [`ClipTextTransformer::forward`]'s `pooled`. Errors: a width
+    /// other than the tower's, more tokens than `max_position_embeddings`, a pooling
+    /// position out of range or a count other than `B`.
+    pub fn forward_embeddings(&self, x: Tensor<3>, pool_at: &[usize]) -> Result<Tensor<2>> {
+        let c = &self.cfg;
+        let [b, t, d] = x.dims();
+        if b == 0 || t == 0 {
+            return Err(Error::Shape(format!(
+                "empty embedding batch [{b}, {t}, {d}]"
+            )));
+        }
+        if d != c.tower.hidden_size {
+            return Err(Error::Shape(format!(
+                "embeddings have width {d}, the text tower's is {}",
+                c.tower.hidden_size
+            )));
+        }
+        if t > c.max_positions {
+            return Err(Error::Shape(format!(
+                "{t} tokens per sequence, the text tower takes at most {} (max_position_embeddings)",
+                c.max_positions
+            )));
+        }
+        if pool_at.len() != b || pool_at.iter().any(|&p| p >= t) {
+            return Err(Error::Shape(format!(
+                "pooling positions {pool_at:?} for {b} rows of {t} tokens"
+            )));
+        }
+        let device = x.device();
+        let pos = self
+            .position_embedding
+            .val()
+            .slice([0..t, 0..d])
+            .reshape([1, t, d]);
+        let mask = attention_mask(None, b, c.tower.num_heads, t, t, true, &device);
+        let hidden_states = self.encoder.forward(x + pos, mask);
+        let last = self
+            .final_layer_norm
+            .forward(hidden_states.last().expect("L + 1 states").clone());
+        let rows: Vec<i64> = pool_at
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (i * t + p) as i64)
+            .collect();
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [b]), &device);
+        Ok(last.reshape([b * t, d]).select(0, rows))
+    }
+}
+
 /// Read a `clip` / `clip_vision_model` config, erroring on anything else.
 fn clip_config(dir: &Path, accept_vision: bool) -> Result<(HfConfig, &'static str)> {
     let cfg = HfConfig::from_dir(dir)?;
@@ -700,6 +766,24 @@ impl Clip {
         Ok(self
             .text_projection
             .forward(self.text.forward(ids, None)?.pooled))
+    }
+
+    /// Projected text features `[B, E]`, not normalised, of already-embedded tokens
+    /// `[B, T, D]` pooled at `pool_at` (see [`ClipTextTransformer::forward_embeddings`]): the
+    /// text half of the dual-encoder contract prompt learners train through.
+    pub fn text_features_from_embeddings(
+        &self,
+        x: Tensor<3>,
+        pool_at: &[usize],
+    ) -> Result<Tensor<2>> {
+        Ok(self
+            .text_projection
+            .forward(self.text.forward_embeddings(x, pool_at)?))
+    }
+
+    /// `exp(logit_scale)`: the scale CLIP multiplies its cosine similarities by.
+    pub fn logit_scale(&self) -> Result<f64> {
+        Ok(crate::ops::to_host(self.logit_scale.val().exp())?[0] as f64)
     }
 
     /// `exp(logit_scale)` as a `[1, 1]` tensor.

@@ -15,13 +15,14 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    DecoderDims, DecoderStart, HfActivation, KvCache, apply_edit, attention_mask, conv1d,
-    decoder_start, dense, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks,
-    sdpa, split_heads, tied_logits,
+    DecoderDims, DecoderStart, HfActivation, KvCache, attention_mask, conv1d, decoder_start, dense,
+    embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa, split_heads,
+    tied_logits,
 };
 use super::weights::Weights;
 use crate::error::Result;
-use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
+use crate::nn::intervention::Site;
+use crate::nn::transformer::{ForwardOptions, MlpCapture, TransformerInput, TransformerOutput};
 
 /// Shape and options of GPT-2, read from `config.json`.
 #[derive(Debug, Clone)]
@@ -191,11 +192,23 @@ impl Gpt2 {
                 None => (k, v),
             };
             let x = x + dense(&l.c_proj, merge_heads(sdpa(q, k, v, mask.clone(), scale)));
-            let m = c
-                .activation
-                .forward(dense(&l.c_fc, l.ln_2.forward(x.clone())));
-            let x = x + dense(&l.mlp_proj, apply_edit(m.clone(), edit));
-            Ok((x, m))
+            let (pre, pre_kept) = edit.site(
+                Site::MlpPre,
+                dense(&l.c_fc, l.ln_2.forward(x.clone())),
+                opts.mlp_pre,
+            );
+            let m = c.activation.forward(pre);
+            let down = dense(&l.mlp_proj, edit.site(Site::MlpAct, m.clone(), false).0);
+            let (down, out_kept) = edit.site(Site::MlpOut, down, opts.mlp_out);
+            let x = x + down;
+            Ok((
+                x,
+                MlpCapture {
+                    pre: pre_kept,
+                    act: m,
+                    out: out_kept,
+                },
+            ))
         })?;
         let mut out = finish_decoder(out, |x| self.ln_f.forward(x));
         if opts.logits {

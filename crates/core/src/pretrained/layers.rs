@@ -11,7 +11,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 use super::config::HfConfig;
 use super::weights::Weights;
 use crate::error::{Error, Result};
-use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
+use crate::nn::intervention::LayerEdit;
+use crate::nn::transformer::{ForwardOptions, MlpCapture, TransformerInput, TransformerOutput};
 
 /// A Hugging Face `hidden_act` / `activation_function`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +199,27 @@ pub fn compile_edits(
             plan.compile(n_layers, d_ff, device)
         }
         _ => vec![None; n_layers],
+    })
+}
+
+/// The intervention of `opts` compiled to one [`LayerEdit`] per layer (every [`Site`]), for a
+/// call covering absolute positions `past..past + t`.
+///
+/// [`Site`]: crate::nn::intervention::Site
+pub fn compile_layer_edits(
+    opts: &ForwardOptions,
+    widths: (usize, usize, usize),
+    past: usize,
+    t: usize,
+    device: &Device,
+) -> Result<Vec<LayerEdit>> {
+    let (n_layers, d_ff, d_model) = widths;
+    Ok(match &opts.intervention {
+        Some(plan) if !plan.is_empty() => {
+            plan.validate_sites(n_layers, d_ff, d_model)?;
+            plan.compile_layers(n_layers, d_ff, d_model, past, t, device)
+        }
+        _ => vec![LayerEdit::default(); n_layers],
     })
 }
 
@@ -474,42 +496,45 @@ pub fn merge_heads(x: Tensor<4>) -> Tensor<3> {
     x.swap_dims(1, 2).reshape([b, t, h * d])
 }
 
-/// The block loop every architecture shares: records hidden states and MLP activations as
+/// The block loop every architecture shares: records hidden states and MLP captures as
 /// [`ForwardOptions`] asks, hands each block its compiled edit, and returns the output
 /// skeleton with the final residual stream in `last_hidden`.
 ///
-/// `block(i, x, edit)` returns `(x_next, mlp_activation)`.
+/// `block(i, x, edit)` returns `(x_next, captures)`; a block fills `captures.pre` / `.out`
+/// when `opts.mlp_pre` / `opts.mlp_out` ask (see [`LayerEdit::site`]).
 pub fn run_blocks(
     mut x: Tensor<3>,
     n_layers: usize,
     opts: &ForwardOptions,
-    edits: &[Option<(Tensor<1>, Tensor<1>)>],
-    mut block: impl FnMut(
-        usize,
-        Tensor<3>,
-        Option<&(Tensor<1>, Tensor<1>)>,
-    ) -> Result<(Tensor<3>, Tensor<3>)>,
+    edits: &[LayerEdit],
+    mut block: impl FnMut(usize, Tensor<3>, &LayerEdit) -> Result<(Tensor<3>, MlpCapture)>,
 ) -> Result<TransformerOutput> {
     let mut hidden_states = Vec::new();
     let mut mlp_activations = Vec::new();
+    let (mut mlp_pre, mut mlp_out) = (Vec::new(), Vec::new());
     if opts.hidden_states {
         hidden_states.push(x.clone());
     }
+    let none = LayerEdit::default();
     for i in 0..n_layers {
-        let (next, act) = block(i, x, edits.get(i).and_then(|e| e.as_ref()))?;
+        let (next, cap) = block(i, x, edits.get(i).unwrap_or(&none))?;
         x = next;
         if opts.hidden_states {
             hidden_states.push(x.clone());
         }
         if opts.mlp_activations {
-            mlp_activations.push(act);
+            mlp_activations.push(cap.act);
         }
+        mlp_pre.extend(cap.pre);
+        mlp_out.extend(cap.out);
     }
     Ok(TransformerOutput {
         last_hidden: x,
         hidden_states,
         mlp_activations,
         logits: None,
+        mlp_pre,
+        mlp_out,
     })
 }
 
@@ -567,8 +592,8 @@ pub struct DecoderStart {
     pub t: usize,
     /// Cached positions before them.
     pub past: usize,
-    /// The compiled intervention, one optional edit per layer.
-    pub edits: Vec<Option<(Tensor<1>, Tensor<1>)>>,
+    /// The compiled intervention, one edit per layer.
+    pub edits: Vec<LayerEdit>,
 }
 
 /// Sizes a decoder checks its input against.
@@ -610,7 +635,13 @@ pub fn decoder_start(
     }
     check_forward(opts, b, t, dims.layers, dims.d_ff, true)?;
     check_positions(past, t, dims.max_positions, opts.pad_mask.is_some())?;
-    let edits = compile_edits(opts, dims.layers, dims.d_ff, &x.device())?;
+    let edits = compile_layer_edits(
+        opts,
+        (dims.layers, dims.d_ff, dims.hidden),
+        past,
+        t,
+        &x.device(),
+    )?;
     Ok(DecoderStart {
         x,
         b,

@@ -16,13 +16,14 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    DecoderDims, DecoderStart, HfActivation, KvCache, Rope, apply_edit, attention_mask,
-    decoder_start, dense, embedding, finish_decoder, linear, merge_heads, repeat_kv, rms_norm,
-    run_blocks, sdpa, split_heads, tied_logits,
+    DecoderDims, DecoderStart, HfActivation, KvCache, Rope, attention_mask, decoder_start, dense,
+    embedding, finish_decoder, linear, merge_heads, repeat_kv, rms_norm, run_blocks, sdpa,
+    split_heads, tied_logits,
 };
 use super::weights::Weights;
 use crate::error::Result;
-use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
+use crate::nn::intervention::Site;
+use crate::nn::transformer::{ForwardOptions, MlpCapture, TransformerInput, TransformerOutput};
 
 /// Shape and options of a Llama-family decoder, read from `config.json`.
 #[derive(Debug, Clone)]
@@ -252,9 +253,19 @@ impl Llama {
             );
             let x = x + dense(&l.o, merge_heads(ctx));
             let hn = l.post_norm.forward(x.clone());
-            let m = c.activation.forward(dense(&l.gate, hn.clone())) * dense(&l.up, hn);
-            let x = x + dense(&l.down, apply_edit(m.clone(), edit));
-            Ok((x, m))
+            let (up, pre_kept) = edit.site(Site::MlpPre, dense(&l.up, hn.clone()), opts.mlp_pre);
+            let m = c.activation.forward(dense(&l.gate, hn)) * up;
+            let down = dense(&l.down, edit.site(Site::MlpAct, m.clone(), false).0);
+            let (down, out_kept) = edit.site(Site::MlpOut, down, opts.mlp_out);
+            let x = x + down;
+            Ok((
+                x,
+                MlpCapture {
+                    pre: pre_kept,
+                    act: m,
+                    out: out_kept,
+                },
+            ))
         })?;
         let mut out = finish_decoder(out, |x| self.norm.forward(x));
         if opts.logits {

@@ -16,13 +16,13 @@ use burn::prelude::*;
 
 use super::config::HfConfig;
 use super::layers::{
-    DecoderDims, DecoderStart, HfActivation, KvCache, Rope, apply_edit, attention_mask,
-    decoder_start, dense, embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks,
-    sdpa, tied_logits,
+    DecoderDims, DecoderStart, HfActivation, KvCache, Rope, attention_mask, decoder_start, dense,
+    embedding, finish_decoder, layer_norm, linear, merge_heads, run_blocks, sdpa, tied_logits,
 };
 use super::weights::Weights;
 use crate::error::Result;
-use crate::nn::transformer::{ForwardOptions, TransformerInput, TransformerOutput};
+use crate::nn::intervention::Site;
+use crate::nn::transformer::{ForwardOptions, MlpCapture, TransformerInput, TransformerOutput};
 
 /// Shape and options of a GPT-NeoX decoder, read from `config.json`.
 #[derive(Debug, Clone)]
@@ -233,16 +233,27 @@ impl NeoX {
             } else {
                 x.clone() + a.clone()
             };
-            let m = c
-                .activation
-                .forward(dense(&l.h_to_4h, l.post_norm.forward(mlp_in.clone())));
-            let mlp = dense(&l.four_h_to_h, apply_edit(m.clone(), edit));
+            let (pre, pre_kept) = edit.site(
+                Site::MlpPre,
+                dense(&l.h_to_4h, l.post_norm.forward(mlp_in.clone())),
+                opts.mlp_pre,
+            );
+            let m = c.activation.forward(pre);
+            let mlp = dense(&l.four_h_to_h, edit.site(Site::MlpAct, m.clone(), false).0);
+            let (mlp, out_kept) = edit.site(Site::MlpOut, mlp, opts.mlp_out);
             let x = if c.parallel_residual {
                 x + a + mlp
             } else {
                 mlp_in + mlp
             };
-            Ok((x, m))
+            Ok((
+                x,
+                MlpCapture {
+                    pre: pre_kept,
+                    act: m,
+                    out: out_kept,
+                },
+            ))
         })?;
         let mut out = finish_decoder(out, |x| self.final_norm.forward(x));
         if opts.logits {
