@@ -50,6 +50,9 @@ pub const EVALS: &[EvalSpec] = &[
     EvalSpec::new("aux-lang", "P6", "ember-soup", "eval-aux-lang", "Auxiliary-language pretraining for a data-constrained target: closeness x aux quality, model size vs scarce target data"),
     EvalSpec::new("spkver", "P10", "ember-spkver", "eval-spkver", "Speaker verification on SSL features: SUPERB x-vector baseline vs simplified head, data efficiency, log-mel control"),
     EvalSpec::new("reward", "P9", "ember-reward", "eval-reward", "Implicit (DPO) vs explicit Bradley-Terry reward models: preference accuracy in distribution and under five shifts of a synthetic preference world"),
+    EvalSpec::new("aape", "P7", "ember-aape", "eval-aape", "AAPE: prompt embeddings distilled from noisy class descriptions vs zero-shot/CuPL/CoOp/CoCoOp/KgCoOp on a small CLIP; base-to-novel HM, shifted test set, λ=0 and mean-aggregation ablations"),
+    EvalSpec::new("spatial-audio", "P8", "ember-spatial-audio", "eval-spatial-audio", "ELSA spatial audio-text embeddings: FOA rooms + spatial captions; retrieval vs a semantic-only baseline, localisation vs intensity vectors"),
+    EvalSpec::new("lang-experts", "P3+P4", "ember-lang-experts", "eval-lang-experts", "Language experts (P3): forcing a language's expert MLP units vs random units, cross-lingual retrieval on synthlang; concept experts (P4): expert-overlap similarity vs simulated ratings and taxonomy"),
 ];
 
 /// Looks an eval up by name.
