@@ -8,6 +8,9 @@
 //! Stages, each callable on its own: [`prepare`] (clips, features, the pilot's intensity
 //! estimates), [`train`] (one model through ember-core's `Trainer`, checkpointed and
 //! resumable), [`evaluate`] (retrieval, probe), [`report`] (claims, tables, figures).
+//! [`user_data`] runs the method on a user's FOA WAV files and captions instead.
+
+pub mod user_data;
 
 use crate::captions::words;
 use crate::features::{FeatureConfig, FeatureExtractor};
@@ -974,7 +977,13 @@ pub fn report(
         &BarChart {
             title: "Localisation error on spatial test clips".into(),
             y_label: "mean angular error (°)".into(),
-            groups: rows.iter().map(|r| r.0.to_string()).collect(),
+            // Short axis labels (the table keeps the long ones) so the four fit side by side.
+            groups: vec![
+                "intensity vectors".into(),
+                "ELSA probe".into(),
+                "ELSA head".into(),
+                "baseline probe".into(),
+            ],
             series: vec![("error".into(), rows.iter().map(|r| r.1).collect())],
         },
     )
@@ -982,7 +991,7 @@ pub fn report(
     rep.add_figure(Figure::new(
         "Localisation",
         "localisation.png",
-        "Mean angular error; a random direction gives 90°",
+        "Mean angular error; a random direction gives 90°. Intensity vectors: the no-learning estimate; probe: an MLP on the frozen embedding; head: ELSA's own direction head",
     ));
     rep.add_note(format!(
         "{} training clips ({} spatial), {} spatial and {} mono test clips of 1 s at 16 kHz; {} sound kinds; {} distinct spatial test captions; vocabulary {}; {} steps of {} clips per model",
