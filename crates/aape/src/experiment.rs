@@ -793,7 +793,7 @@ pub fn report(run: &EvalRun, plan: &AapePlan, results: &[SeedResult]) -> Result<
         &BarChart {
             title: "Base-to-novel accuracy (mean over seeds)".into(),
             y_label: "accuracy".into(),
-            groups: names.clone(),
+            groups: axis_labels(&names),
             series: vec![
                 (
                     "base".into(),
@@ -815,14 +815,14 @@ pub fn report(run: &EvalRun, plan: &AapePlan, results: &[SeedResult]) -> Result<
     rep.add_figure(Figure::new(
         "Base-to-novel",
         "base_novel.png",
-        "Base, novel and harmonic-mean accuracy of every method",
+        "Base, novel and harmonic-mean accuracy of every method (ZS: zero-shot templates; AAPE λ: attention aggregation at distillation weight λ; AAPE-mean: mean aggregation; AAPE-add: additive combination)",
     ));
     plot::bar(
         out.join("shifted.png"),
         &BarChart {
             title: "HM in distribution vs on the shifted test set".into(),
             y_label: "harmonic mean".into(),
-            groups: names.clone(),
+            groups: axis_labels(&names),
             series: vec![
                 ("in distribution".into(), (0..names.len()).map(hm).collect()),
                 (
@@ -906,4 +906,36 @@ pub fn report(run: &EvalRun, plan: &AapePlan, results: &[SeedResult]) -> Result<
     )
     .context("writing seeds.json")?;
     Ok(rep)
+}
+
+/// Method names short enough to sit side by side under a 9-group bar chart: "AAPE (attention,
+/// λ=8)" becomes "AAPE λ=8", "AAPE (mean, λ=8)" "AAPE-mean", an additive combination
+/// "AAPE-add" (both at the plan's λ), "CuPL (descriptions)" "CuPL", "zero-shot" "ZS". The
+/// report's tables keep the full names.
+fn axis_labels(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| {
+            let short = n
+                .replace("CuPL (descriptions)", "CuPL")
+                .replace("CoOp (class-specific)", "CoOp (cls)")
+                .replace("zero-shot", "ZS");
+            match short
+                .strip_prefix("AAPE (")
+                .and_then(|r| r.strip_suffix(')'))
+            {
+                Some(inner) => {
+                    let parts: Vec<&str> = inner.split(", ").collect();
+                    if parts.contains(&"additive") {
+                        "AAPE-add".into()
+                    } else if parts.first() == Some(&"mean") {
+                        "AAPE-mean".into()
+                    } else {
+                        format!("AAPE {}", parts.get(1).copied().unwrap_or_default())
+                    }
+                }
+                None => short,
+            }
+        })
+        .collect()
 }
