@@ -46,6 +46,10 @@ pub struct AapePlan {
     pub side: usize,
     /// Classes whose names are rare in the pre-training captions (half base, half novel).
     pub under_represented: usize,
+    /// Fraction of an under-represented class's pre-training captions that name it. Full
+    /// scale pre-trains 10× longer on 3× the images, so it lowers the rate to keep those
+    /// names rare (the premise, descriptions beating names on novel classes, needs them rare).
+    pub rare_name_rate: f64,
     /// Descriptions per class.
     pub prompts_per_class: usize,
     /// Fraction of descriptions with a hallucinated attribute.
@@ -106,6 +110,7 @@ impl Plan for AapePlan {
             attributes: 16,
             side: 12,
             under_represented: 10,
+            rare_name_rate: 0.01,
             prompts_per_class: 20,
             hallucination_rate: 0.2,
             irrelevant_rate: 0.1,
@@ -138,6 +143,7 @@ impl Plan for AapePlan {
                 seeds: 3,
                 pretrain_images_per_class: 300,
                 pretrain_steps: 1000,
+                rare_name_rate: 0.001,
                 shots_sweep: vec![1, 2, 4, 8, 16],
                 test_per_class: 100,
                 steps: 400,
@@ -155,6 +161,11 @@ impl Plan for AapePlan {
         )?;
         check(self.attributes >= 6, "attributes", "must be at least 6")?;
         check(self.side >= 4, "side", "must be at least 4")?;
+        check(
+            (0.0..=1.0).contains(&self.rare_name_rate),
+            "rare_name_rate",
+            "must be in [0, 1]",
+        )?;
         check(
             self.under_represented <= self.classes,
             "under_represented",
@@ -252,6 +263,7 @@ impl AapePlan {
             attributes: self.attributes,
             side: self.side,
             under_represented: self.under_represented,
+            rare_name_rate: self.rare_name_rate,
             prompts_per_class: self.prompts_per_class,
             hallucination_rate: self.hallucination_rate,
             irrelevant_rate: self.irrelevant_rate,
