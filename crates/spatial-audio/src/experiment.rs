@@ -115,32 +115,52 @@ impl Plan for SpatialAudioPlan {
         check(self.test_spatial >= 4, "test_spatial", "must be at least 4")?;
         check(self.test_mono >= 4, "test_mono", "must be at least 4")?;
         check(self.max_order <= 30, "max_order", "must be at most 30")?;
-        check(self.steps >= 1, "steps", "must be at least 1")?;
-        check(self.batch >= 2, "batch", "must be at least 2 (contrastive)")?;
-        check(
-            self.lr.is_finite() && self.lr > 0.0,
-            "lr",
-            "must be positive",
-        )?;
         check(
             self.aux_weight.is_finite() && self.aux_weight >= 0.0,
             "aux_weight",
             "must be finite and ≥ 0",
         )?;
-        check(
-            self.d_text >= 4 && self.d_text.is_multiple_of(4),
-            "d_text",
-            "must be a positive multiple of 4 (4 heads)",
-        )?;
-        check(self.text_layers >= 1, "text_layers", "must be at least 1")?;
-        check(self.d_embed >= 2, "d_embed", "must be at least 2")?;
         check(self.probe_steps >= 1, "probe_steps", "must be at least 1")?;
-        check(
-            self.checkpoint_every >= 1,
-            "checkpoint_every",
-            "must be at least 1",
-        )
+        check_training(&TrainingKeys {
+            steps: self.steps,
+            batch: self.batch,
+            lr: self.lr,
+            d_text: self.d_text,
+            text_layers: self.text_layers,
+            d_embed: self.d_embed,
+            checkpoint_every: self.checkpoint_every,
+        })
     }
+}
+
+/// The model-size and training keys both plans (the reproduction and `--data`) share.
+pub(crate) struct TrainingKeys {
+    pub(crate) steps: usize,
+    pub(crate) batch: usize,
+    pub(crate) lr: f64,
+    pub(crate) d_text: usize,
+    pub(crate) text_layers: usize,
+    pub(crate) d_embed: usize,
+    pub(crate) checkpoint_every: usize,
+}
+
+/// One validation of [`TrainingKeys`], each error naming its plan key.
+pub(crate) fn check_training(k: &TrainingKeys) -> ember_core::Result<()> {
+    check(k.steps >= 1, "steps", "must be at least 1")?;
+    check(k.batch >= 2, "batch", "must be at least 2 (contrastive)")?;
+    check(k.lr.is_finite() && k.lr > 0.0, "lr", "must be positive")?;
+    check(
+        k.d_text >= 4 && k.d_text.is_multiple_of(4),
+        "d_text",
+        "must be a positive multiple of 4 (4 heads)",
+    )?;
+    check(k.text_layers >= 1, "text_layers", "must be at least 1")?;
+    check(k.d_embed >= 2, "d_embed", "must be at least 2")?;
+    check(
+        k.checkpoint_every >= 1,
+        "checkpoint_every",
+        "must be at least 1",
+    )
 }
 
 /// Claim 1's margin: ELSA's mean R@1 on mono retrieval may be at most this far below the

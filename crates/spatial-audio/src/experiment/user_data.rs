@@ -93,26 +93,16 @@ impl Plan for UserDataPlan {
             "clip_s",
             "must be in [0.05, 60] seconds",
         )?;
-        check(self.steps >= 1, "steps", "must be at least 1")?;
-        check(self.batch >= 2, "batch", "must be at least 2 (contrastive)")?;
-        check(
-            self.lr.is_finite() && self.lr > 0.0,
-            "lr",
-            "must be positive",
-        )?;
-        check(
-            self.d_text >= 4 && self.d_text.is_multiple_of(4),
-            "d_text",
-            "must be a positive multiple of 4 (4 heads)",
-        )?;
-        check(self.text_layers >= 1, "text_layers", "must be at least 1")?;
-        check(self.d_embed >= 2, "d_embed", "must be at least 2")?;
         check(self.max_tokens >= 1, "max_tokens", "must be at least 1")?;
-        check(
-            self.checkpoint_every >= 1,
-            "checkpoint_every",
-            "must be at least 1",
-        )
+        super::check_training(&super::TrainingKeys {
+            steps: self.steps,
+            batch: self.batch,
+            lr: self.lr,
+            d_text: self.d_text,
+            text_layers: self.text_layers,
+            d_embed: self.d_embed,
+            checkpoint_every: self.checkpoint_every,
+        })
     }
 }
 
