@@ -9,7 +9,8 @@ vocabulary 98, width 64, 2 layers.
     pip install jax numpy
     python3 scripts/bench_dpo_jax.py [--rounds 5 --iters 20]
 
-Prints the median step time and tokens/s of each variant. Run it beside
+Prints the median step time and tokens/s of each variant, and the per-round ratio
+cached / recomputed (rounds alternate between the variants). Run it beside
 `cargo bench --features ndarray --bench dpo_step` (docs/perf.md). CI never runs it.
 """
 
@@ -71,22 +72,30 @@ def main():
     }
     tokens = 2 * B * T
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; {tokens} tokens per step")
-    for name, f in runs.items():
+    for f in runs.values():
         jax.block_until_ready(f())  # compile
-        medians = []
-        for _ in range(args.rounds):
+    # Rounds alternate between the variants so that load from other processes falls on both
+    # alike; the per-round ratio cached / recomputed is then steadier than either time.
+    medians = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, f in runs.items():
             times = []
             for _ in range(args.iters):
                 t0 = time.perf_counter()
                 jax.block_until_ready(f())
                 times.append(time.perf_counter() - t0)
-            medians.append(float(np.median(times)))
-        m = float(np.median(medians))
+            medians[name].append(float(np.median(times)))
+    for name, rounds in medians.items():
+        m = float(np.median(rounds))
         print(
             f"{name}: median {m * 1e3:.2f} ms ({tokens / m:,.0f} tokens/s); rounds "
-            + ", ".join(f"{x * 1e3:.2f}" for x in medians)
+            + ", ".join(f"{x * 1e3:.2f}" for x in rounds)
         )
-
+    ratios = [c / r for c, r in zip(medians["cached_reference"], medians["recomputed_reference"])]
+    print(
+        f"cached / recomputed per round: median {float(np.median(ratios)):.3f}; rounds "
+        + ", ".join(f"{x:.3f}" for x in ratios)
+    )
 
 if __name__ == "__main__":
     main()

@@ -260,22 +260,7 @@ impl World {
     ///
     /// Errors: a prompt that is not one of this world's.
     pub fn oracle(&self, prompt: &[u32], response: &[u32]) -> Result<f64> {
-        let (k, l) = match prompt {
-            [BOS, t, l, SEP]
-                if (self.topic0()..self.len0()).contains(t)
-                    && (self.len0()..self.concept0()).contains(l) =>
-            {
-                (
-                    (t - self.topic0()) as usize,
-                    self.cfg.lengths[(l - self.len0()) as usize],
-                )
-            }
-            _ => {
-                return Err(Error::InvalidInput(format!(
-                    "oracle: {prompt:?} is not a prompt of this world"
-                )));
-            }
-        };
+        let (k, l) = self.parse_prompt(prompt)?;
         let words: Vec<u32> = response.iter().copied().filter(|&t| t != EOS).collect();
         let mut seen = vec![false; self.cfg.concepts];
         let (mut distinct, mut off, mut repeats) = (0.0, 0.0, 0.0);
@@ -294,6 +279,47 @@ impl World {
             }
         }
         Ok(distinct - off - 0.5 * (words.len() as f64 - l as f64).abs() - 0.5 * repeats)
+    }
+
+    /// The additive proxy of the oracle: `#on-topic concept words − #off-topic concept words
+    /// − ½·|len − L|`, the oracle without distinctness (every on-topic word counts, repeats
+    /// are not penalised). A scorer that adds one value per word plus the length term can
+    /// represent it, so its agreement with the labels shows how much of the oracle's
+    /// accuracy needs the non-additive part (see the crate README's pilot).
+    ///
+    /// Errors: a prompt that is not one of this world's.
+    pub fn additive_proxy(&self, prompt: &[u32], response: &[u32]) -> Result<f64> {
+        let (k, l) = self.parse_prompt(prompt)?;
+        let words: Vec<u32> = response.iter().copied().filter(|&t| t != EOS).collect();
+        let (mut on, mut off) = (0.0, 0.0);
+        for &w in &words {
+            if let Some((topic, _, _)) = self.concept_of(w) {
+                if topic == k {
+                    on += 1.0;
+                } else {
+                    off += 1.0;
+                }
+            }
+        }
+        Ok(on - off - 0.5 * (words.len() as f64 - l as f64).abs())
+    }
+
+    /// `(topic, requested length)` of a prompt of this world.
+    fn parse_prompt(&self, prompt: &[u32]) -> Result<(usize, usize)> {
+        match prompt {
+            [BOS, t, l, SEP]
+                if (self.topic0()..self.len0()).contains(t)
+                    && (self.len0()..self.concept0()).contains(l) =>
+            {
+                Ok((
+                    (t - self.topic0()) as usize,
+                    self.cfg.lengths[(l - self.len0()) as usize],
+                ))
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "oracle: {prompt:?} is not a prompt of this world"
+            ))),
+        }
     }
 
     /// One response (ending in EOS) to topic `k` with requested length index `j`; off-topic

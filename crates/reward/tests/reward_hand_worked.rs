@@ -75,9 +75,12 @@ fn oracle_of_hand_built_responses() {
     // 3 − 1 − ½·1 − ½·1 = 1.
     let y = [on(0, 0), on(0, 1), on(1, 0), on(2, 1), off, filler, EOS];
     assert_eq!(w.oracle(&p, &y).unwrap(), 1.0);
+    // The additive proxy counts every on-topic word and ignores repeats: 4 − 1 − ½·1 = 2.5.
+    assert_eq!(w.additive_proxy(&p, &y).unwrap(), 2.5);
     // Perfect: 5 distinct on-topic concepts, 5 words: 5.
     let y = [on(0, 0), on(1, 0), on(2, 0), on(3, 1), on(4, 0), EOS];
     assert_eq!(w.oracle(&p, &y).unwrap(), 5.0);
+    assert_eq!(w.additive_proxy(&p, &y).unwrap(), 5.0);
     // The token shift changes no oracle reward.
     assert_eq!(w.oracle(&p, &w.to_form_b(&y)).unwrap(), 5.0);
     assert!(w.oracle(&[1, 2, 3], &y).is_err());
