@@ -52,6 +52,26 @@ pub(super) struct LineFig<'a> {
     y: (f64, f64),
     x_int: bool,
     y_int: bool,
+    /// Ticks of a log x axis at the data's own x values, when they are few (a few-shot
+    /// sweep 1, 2, 4, 8, 16 gets exactly those ticks instead of 1, 2, 5, 10).
+    log_ticks: Option<Vec<f64>>,
+}
+
+/// At most this many distinct x values get their own ticks on a log axis.
+const MAX_DATA_TICKS: usize = 12;
+
+/// Consecutive data ticks on a log axis must differ by at least this factor, so their labels
+/// never crowd (steps 100, 200, …, 1000 keep the default decades).
+const MIN_TICK_RATIO: f64 = 1.5;
+
+/// The distinct x values of a log axis, sorted, when there are 2 to [`MAX_DATA_TICKS`] of
+/// them, each at least [`MIN_TICK_RATIO`] times the one before.
+fn data_ticks(xs: impl Iterator<Item = f64>) -> Option<Vec<f64>> {
+    let mut v: Vec<f64> = xs.collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup_by(|a, b| (*a - *b).abs() <= 1e-9 * b.abs());
+    let spaced = v.windows(2).all(|w| w[1] >= MIN_TICK_RATIO * w[0]);
+    ((2..=MAX_DATA_TICKS).contains(&v.len()) && spaced).then_some(v)
 }
 
 /// Draws a line plot to a PNG at `path` and an SVG beside it, with default
@@ -148,6 +168,7 @@ impl<'a> LineFig<'a> {
             Ticks::Auto => is_integer_valued(values),
         };
         let x_int = !plot.log_x && int(opts.x_ticks, &mut xs());
+        let log_ticks = if plot.log_x { data_ticks(xs()) } else { None };
         let y_int = int(
             opts.y_ticks,
             &mut curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)),
@@ -160,6 +181,7 @@ impl<'a> LineFig<'a> {
             y,
             x_int,
             y_int,
+            log_ticks,
         })
     }
 
@@ -281,15 +303,26 @@ impl Figure for LineFig<'_> {
         let legend = placed.map(|p| (p, entries.as_slice(), lsize));
         if self.plot.log_x {
             let fmt = |v: &f64| fmt_tick(*v, 0.0);
-            self.draw_on(
-                root,
-                &main,
-                x_range.log_scale(),
-                &fmt,
-                y_axis,
-                &y_ticks,
-                legend,
-            )
+            match &self.log_ticks {
+                Some(ticks) => self.draw_on(
+                    root,
+                    &main,
+                    x_range.log_scale().with_key_points(ticks.clone()),
+                    &fmt,
+                    y_axis,
+                    &y_ticks,
+                    legend,
+                ),
+                None => self.draw_on(
+                    root,
+                    &main,
+                    x_range.log_scale(),
+                    &fmt,
+                    y_axis,
+                    &y_ticks,
+                    legend,
+                ),
+            }
         } else {
             let x_ticks = nice_ticks(x_range.start, x_range.end, tx, self.x_int);
             let fmt = |v: &f64| format_tick(*v, &x_ticks);
@@ -446,5 +479,48 @@ mod tests {
         let (placed, _) = place_legend(Legend::Auto, 10, lsize, dims, &obs);
         assert_eq!(placed, Some(Placed::Outside));
         assert!(fig.x_int, "layers are integer-valued");
+    }
+
+    /// A few-shot sweep on a log axis gets its own x values as ticks (16 included); a dense
+    /// sweep, or few values that would crowd, keep the default decades.
+    #[test]
+    fn log_axis_ticks_at_few_data_values() {
+        let sweep = |xs: &[f64]| LinePlot {
+            title: "t".into(),
+            series: vec![
+                Series::new("a", xs.iter().map(|&x| (x, x.ln())).collect()),
+                Series::new("b", xs.iter().map(|&x| (x, 1.0)).collect()),
+            ],
+            log_x: true,
+            ..Default::default()
+        };
+        let shots = sweep(&[1.0, 2.0, 4.0, 8.0, 16.0]);
+        let fig = LineFig::new(&shots, LineOptions::default()).unwrap();
+        assert_eq!(fig.log_ticks, Some(vec![1.0, 2.0, 4.0, 8.0, 16.0]));
+        let dense: Vec<f64> = (1..=40).map(f64::from).collect();
+        let dense = sweep(&dense);
+        assert_eq!(
+            LineFig::new(&dense, LineOptions::default())
+                .unwrap()
+                .log_ticks,
+            None
+        );
+        let crowded = sweep(&[1.0, 100.0, 200.0, 300.0, 400.0]);
+        assert_eq!(
+            LineFig::new(&crowded, LineOptions::default())
+                .unwrap()
+                .log_ticks,
+            None
+        );
+        let linear = LinePlot {
+            log_x: false,
+            ..shots.clone()
+        };
+        assert_eq!(
+            LineFig::new(&linear, LineOptions::default())
+                .unwrap()
+                .log_ticks,
+            None
+        );
     }
 }
