@@ -2,12 +2,11 @@
 //!
 //! A concept is a label vector over the pooled sentences (`true` = the sentence is in N⁺).
 //! Per unit: AP (`Σ_n (R_n − R_{n−1}) P_n`, scikit-learn's `average_precision_score`) and
-//! AUROC (the Mann–Whitney probability, ties ½), both from ember-core's batched, tie-exact
-//! kernels, plus the forcing statistics of the positive responses (mean, median) and the
-//! negative mean. Selection is global over all captured layers and sites (ml-selfcond).
+//! AUROC (the Mann–Whitney probability, ties ½), tie-exact and bit-identical to ember-core's
+//! batched kernels but sharing one sort per unit, plus the forcing statistics of the positive
+//! responses (mean, median) and the negative mean. Selection is global over all captured layers and sites (ml-selfcond).
 
 use crate::capture::{Responses, UnitIndex};
-use ember_core::metrics::{average_precision_batch, roc_auc_batch};
 use ember_core::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -63,44 +62,151 @@ pub struct Expertise {
 
 /// Stats of one unit-major block `[n_units, n]` against `labels` (`n` = `labels.len()`).
 ///
+/// One sort per unit serves all three order statistics: the (score, label) pairs are packed
+/// into `u64` keys exactly as ember-core's ranking kernels pack them, sorted once, swept once
+/// from the top for AP and AUROC together (the same integer counts and the same `f64`
+/// operations in the same order as `average_precision_batch` / `roc_auc_batch`, so the values
+/// are bit-identical), and the positive median is read off the same sorted keys. The means are
+/// summed in sentence order as before. Units run in parallel (rayon), one key buffer per
+/// thread.
+///
 /// Errors: empty or single-class labels, a shape mismatch, a non-finite response (naming the
 /// unit).
 pub fn score_block(scores: &[f32], n_units: usize, labels: &[bool]) -> Result<Vec<UnitStats>> {
-    let ap = average_precision_batch(scores, n_units, labels)?;
-    let auc = roc_auc_batch(scores, n_units, labels)?;
+    const M: &str = "score_block";
+    if labels.is_empty() {
+        return Err(Error::InvalidInput(format!("{M}: empty input")));
+    }
     let n = labels.len();
-    let stats: Vec<(f32, f32, f32)> = scores
+    let n_pos = labels.iter().filter(|&&l| l).count();
+    let n_neg = n - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return Err(Error::InvalidInput(format!(
+            "{M}: labels hold a single class ({n_pos} positive, {n_neg} negative); the metric needs both"
+        )));
+    }
+    if n_units == 0 {
+        return Err(Error::InvalidInput(format!("{M}: n_units is 0")));
+    }
+    let expected = n_units
+        .checked_mul(n)
+        .ok_or_else(|| Error::Shape(format!("{M}: n_units * n_samples overflows")))?;
+    if scores.len() != expected {
+        return Err(Error::Shape(format!(
+            "{M}: scores has {} values, expected n_units * n_samples = {n_units} * {n} = {expected}",
+            scores.len()
+        )));
+    }
+    scores
         .par_chunks_exact(n)
-        .map_init(Vec::new, |pos: &mut Vec<f32>, row| {
-            pos.clear();
-            let mut neg_sum = 0.0f64;
-            let mut n_neg = 0usize;
-            for (&s, &l) in row.iter().zip(labels) {
-                if l {
-                    pos.push(s);
-                } else {
-                    neg_sum += s as f64;
-                    n_neg += 1;
+        .enumerate()
+        .map_init(
+            || (Vec::with_capacity(n), Vec::new()),
+            |(keys, pos): &mut (Vec<u64>, Vec<f32>), (unit, row)| {
+                keys.clear();
+                pos.clear();
+                let mut neg_sum = 0.0f64;
+                for (i, (&s, &l)) in row.iter().zip(labels).enumerate() {
+                    if !s.is_finite() {
+                        return Err(Error::NonFinite(format!(
+                            "{M}: unit {unit}, sample {i}: score {s}"
+                        )));
+                    }
+                    keys.push(((f32_key(s) as u64) << 1) | l as u64);
+                    if l {
+                        pos.push(s);
+                    } else {
+                        neg_sum += s as f64;
+                    }
                 }
-            }
-            let mean = pos.iter().map(|&x| x as f64).sum::<f64>() / pos.len() as f64;
-            (mean as f32, median(pos), (neg_sum / n_neg as f64) as f32)
-        })
-        .collect();
-    Ok(ap
-        .into_iter()
-        .zip(auc)
-        .zip(stats)
-        .map(
-            |((ap, auroc), (pos_mean, pos_median, neg_mean))| UnitStats {
-                ap,
-                auroc,
-                pos_mean,
-                pos_median,
-                neg_mean,
+                keys.sort_unstable();
+                let (ap, auroc) = ap_auroc_from_sorted(keys, n_pos as u64, n_neg as u64);
+                let mean = pos.iter().map(|&x| x as f64).sum::<f64>() / pos.len() as f64;
+                Ok(UnitStats {
+                    ap,
+                    auroc,
+                    pos_mean: mean as f32,
+                    pos_median: median_from_sorted(keys, n_pos),
+                    neg_mean: (neg_sum / n_neg as f64) as f32,
+                })
             },
         )
-        .collect())
+        .collect()
+}
+
+/// Order-preserving map from a finite `f32` to `u32` (ember-core's ranking key: `-0.0` folds
+/// into `+0.0` so the two zeros tie, as in NumPy).
+#[inline]
+fn f32_key(s: f32) -> u32 {
+    let b = (s + 0.0).to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// Inverse of [`f32_key`].
+#[inline]
+fn key_f32(k: u32) -> f32 {
+    if k & 0x8000_0000 != 0 {
+        f32::from_bits(k & 0x7fff_ffff)
+    } else {
+        f32::from_bits(!k)
+    }
+}
+
+/// AP and AUROC from packed keys sorted ascending, in one sweep over the distinct scores from
+/// the highest down (ties move together, as scikit-learn's `_binary_clf_curve`). AP:
+/// `Σ (ΔTP / P) · TP / (TP + FP)`; AUROC: each negative counts the positives strictly above it
+/// plus half of those tied with it (twice the area is an integer).
+fn ap_auroc_from_sorted(keys: &[u64], n_pos: u64, n_neg: u64) -> (f64, f64) {
+    let p = n_pos as f64;
+    let (mut tp, mut fp) = (0u64, 0u64);
+    let mut ap = 0.0f64;
+    let mut twice_area = 0u128;
+    let mut i = keys.len();
+    while i > 0 {
+        let k = keys[i - 1] >> 1;
+        let (mut dpos, mut cnt) = (0u64, 0u64);
+        while i > 0 && keys[i - 1] >> 1 == k {
+            dpos += keys[i - 1] & 1;
+            cnt += 1;
+            i -= 1;
+        }
+        let dneg = cnt - dpos;
+        twice_area += dneg as u128 * (2 * tp as u128 + dpos as u128);
+        tp += dpos;
+        fp += dneg;
+        if dpos > 0 {
+            ap += (dpos as f64 / p) * (tp as f64 / (tp + fp) as f64);
+        }
+    }
+    (ap, twice_area as f64 / (2.0 * n_pos as f64 * n_neg as f64))
+}
+
+/// The positives' median (NumPy's convention) read off the sorted keys: the `n_pos / 2`-th
+/// positive in ascending order, averaged with the one below it for an even count. Equal to
+/// [`median`] of the positive responses (a zero may come back as `+0.0` where [`median`] gives
+/// `-0.0`; they compare equal).
+fn median_from_sorted(keys: &[u64], n_pos: usize) -> f32 {
+    let hi_rank = n_pos / 2;
+    let (mut lo, mut seen) = (f32::NAN, 0usize);
+    for &k in keys {
+        if k & 1 == 1 {
+            let v = key_f32((k >> 1) as u32);
+            if seen == hi_rank {
+                return if n_pos % 2 == 1 {
+                    v
+                } else {
+                    ((lo as f64 + v as f64) / 2.0) as f32
+                };
+            }
+            lo = v;
+            seen += 1;
+        }
+    }
+    f32::NAN
 }
 
 /// Median with NumPy's convention (mean of the two middle values); `v` is reordered.

@@ -300,3 +300,62 @@ fn nucleus_and_sampling_scopes() {
         );
     }
 }
+
+#[test]
+fn shared_sort_equals_the_per_metric_kernels() {
+    use ember_core::metrics::{average_precision_batch, roc_auc_batch};
+    use ember_lang_experts::expertise::{median, score_block};
+    // heavy ties (values on a grid of 7), signed zeros, an all-tied unit, odd and even
+    // positive counts
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut u = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s >> 11
+    };
+    for (units, n) in [(37, 101), (20, 64), (5, 9)] {
+        let labels: Vec<bool> = (0..n).map(|i| i == 0 || (i != 1 && u() % 3 == 0)).collect();
+        let mut scores: Vec<f32> = (0..units * n)
+            .map(|_| match u() % 10 {
+                0 => 0.0,
+                1 => -0.0,
+                r => (r as f32 - 5.0) * 0.25 + (u() % 7) as f32 * 0.125,
+            })
+            .collect();
+        scores[..n].fill(0.5);
+        let st = score_block(&scores, units, &labels).unwrap();
+        let ap = average_precision_batch(&scores, units, &labels).unwrap();
+        let auc = roc_auc_batch(&scores, units, &labels).unwrap();
+        for k in 0..units {
+            let row = &scores[k * n..(k + 1) * n];
+            let mut pos: Vec<f32> = row
+                .iter()
+                .zip(&labels)
+                .filter(|p| *p.1)
+                .map(|p| *p.0)
+                .collect();
+            let neg: Vec<f32> = row
+                .iter()
+                .zip(&labels)
+                .filter(|p| !*p.1)
+                .map(|p| *p.0)
+                .collect();
+            let mean = pos.iter().map(|&x| x as f64).sum::<f64>() / pos.len() as f64;
+            let neg_mean = neg.iter().fold(0.0f64, |a, &x| a + x as f64) / neg.len() as f64;
+            assert_eq!(st[k].ap.to_bits(), ap[k].to_bits(), "AP unit {k}");
+            assert_eq!(st[k].auroc.to_bits(), auc[k].to_bits(), "AUROC unit {k}");
+            assert_eq!(
+                st[k].pos_mean.to_bits(),
+                (mean as f32).to_bits(),
+                "mean unit {k}"
+            );
+            assert_eq!(
+                st[k].neg_mean.to_bits(),
+                (neg_mean as f32).to_bits(),
+                "neg unit {k}"
+            );
+            assert_eq!(st[k].pos_median, median(&mut pos), "median unit {k}");
+        }
+    }
+}

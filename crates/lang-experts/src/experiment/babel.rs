@@ -83,9 +83,16 @@ pub fn prepare(plan: &LangExpertsPlan, seed: u64) -> Result<BabelData> {
     // Babel-5 of the spec: every language has its own lexicon (only the anchors, names and
     // numerals, are shared); graded word order / morphology / script stay. With the graded
     // shared vocabulary (l1 shares 75 % of l0's words) the pilot found no l1-selective unit.
+    // Code-switched content words (plan key `code_switch`, function words never switch) are
+    // what gives the model some cross-lingual alignment before any intervention (README,
+    // "Calibration"); shared vocabulary instead erased l1's units (l1 differs from l0 only
+    // in its lexicon).
     for l in &mut cfg.languages {
         l.shared_vocab_fraction = plan.shared_vocab;
     }
+    cfg.code_switch_rate = plan.code_switch;
+    cfg.n_names = plan.n_names;
+    cfg.sampling.p_name = plan.p_name;
     let lang = SynthLang::new(cfg)?;
     let names = lang.language_names();
     let split = lang.parallel_splits(&[plan.n_probe, plan.n_test], 11)?;

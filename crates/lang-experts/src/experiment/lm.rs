@@ -20,6 +20,8 @@ pub struct TrainedLm {
     pub final_loss: f64,
     /// Seconds spent training.
     pub train_s: f64,
+    /// The step training resumed from (0: a fresh run).
+    pub resumed_from: usize,
 }
 
 /// The model configuration of the plan for a vocabulary of `vocab` tokens.
@@ -59,11 +61,11 @@ pub fn train(
     let n_params = model.num_params();
     let tcfg = TrainConfig::new(steps, plan.lr)
         .with_warmup_steps(steps / 10)
-        .with_checkpoint_every(Some(100))
+        .with_checkpoint_every(Some(plan.checkpoint_every))
         .with_seed(run.seed())
         .with_label(format!("{name} LM"));
     let mut trainer = Trainer::new(model, tcfg, &ad).with_dir(run.run_dir(name)?)?;
-    trainer.resume()?;
+    let resumed_from = trainer.resume()?;
     let t0 = std::time::Instant::now();
     let batch = plan.batch;
     let summary = trainer.run(|m, rng, _| {
@@ -81,5 +83,6 @@ pub fn train(
         n_params,
         final_loss: summary.final_loss,
         train_s: t0.elapsed().as_secs_f64(),
+        resumed_from,
     })
 }

@@ -44,6 +44,9 @@ pub struct LangExpertsPlan {
     pub batch: usize,
     /// Peak learning rate.
     pub lr: f64,
+    /// Checkpoint both LMs every this many steps (and at the end); `--resume` continues from
+    /// the latest one.
+    pub checkpoint_every: usize,
     /// Babel: number of languages (ember-core's graded synthlang).
     pub langs: usize,
     /// Babel: monolingual training sentences over all languages (shares L, L−1, ..., 1).
@@ -53,6 +56,15 @@ pub struct LangExpertsPlan {
     pub shared_vocab: f64,
     /// Babel: incidental bitext lines as a fraction of `babel_sentences`.
     pub bitext_rate: f64,
+    /// Babel: per content word of the monolingual training streams, the probability that
+    /// another language's word for the same concept is used (code-switching; the held-out
+    /// probe, test and paraphrase sets are never code-switched). The calibration knob that
+    /// gives the pre-intervention model partial cross-lingual alignment (README, "Calibration").
+    pub code_switch: f64,
+    /// Babel: proper names in the world (anchors, written identically in every language).
+    pub n_names: usize,
+    /// Babel: probability that a noun phrase is a proper name (an anchor token).
+    pub p_name: f64,
     /// Babel: training steps.
     pub babel_steps: usize,
     /// Babel: target language whose experts are forced (the paper's Spanish).
@@ -111,10 +123,14 @@ impl Plan for LangExpertsPlan {
             seq: 24,
             batch: 32,
             lr: 3e-3,
+            checkpoint_every: 100,
             langs: 5,
             babel_sentences: 20_000,
             shared_vocab: 0.0,
             bitext_rate: 0.02,
+            code_switch: 0.5,
+            n_names: 8,
+            p_name: 0.15,
             babel_steps: 1500,
             target: 1,
             n_probe: 120,
@@ -176,6 +192,11 @@ impl Plan for LangExpertsPlan {
         )?;
         check(self.batch >= 1, "batch", "must be at least 1")?;
         check(self.lr > 0.0 && self.lr.is_finite(), "lr", "must be > 0")?;
+        check(
+            self.checkpoint_every >= 1,
+            "checkpoint_every",
+            "must be at least 1",
+        )?;
         check(self.langs >= 2, "langs", "needs at least 2 languages")?;
         check(
             self.babel_sentences >= 100,
@@ -190,6 +211,17 @@ impl Plan for LangExpertsPlan {
         check(
             (0.0..=1.0).contains(&self.bitext_rate),
             "bitext_rate",
+            "must be in [0, 1]",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.code_switch),
+            "code_switch",
+            "must be in [0, 1]",
+        )?;
+        check(self.n_names >= 1, "n_names", "must be at least 1")?;
+        check(
+            (0.0..=1.0).contains(&self.p_name),
+            "p_name",
             "must be in [0, 1]",
         )?;
         check(self.babel_steps >= 1, "babel_steps", "must be at least 1")?;
