@@ -7,6 +7,7 @@
 //! responses (mean, median) and the negative mean. Selection is global over all captured layers and sites (ml-selfcond).
 
 use crate::capture::{Responses, UnitIndex};
+use ember_core::metrics::{for_each_threshold, pack_score, unpack_score};
 use ember_core::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -112,7 +113,7 @@ pub fn score_block(scores: &[f32], n_units: usize, labels: &[bool]) -> Result<Ve
                             "{M}: unit {unit}, sample {i}: score {s}"
                         )));
                     }
-                    keys.push(((f32_key(s) as u64) << 1) | l as u64);
+                    keys.push(pack_score(s, l));
                     if l {
                         pos.push(s);
                     } else {
@@ -134,28 +135,6 @@ pub fn score_block(scores: &[f32], n_units: usize, labels: &[bool]) -> Result<Ve
         .collect()
 }
 
-/// Order-preserving map from a finite `f32` to `u32` (ember-core's ranking key: `-0.0` folds
-/// into `+0.0` so the two zeros tie, as in NumPy).
-#[inline]
-fn f32_key(s: f32) -> u32 {
-    let b = (s + 0.0).to_bits();
-    if b & 0x8000_0000 != 0 {
-        !b
-    } else {
-        b | 0x8000_0000
-    }
-}
-
-/// Inverse of [`f32_key`].
-#[inline]
-fn key_f32(k: u32) -> f32 {
-    if k & 0x8000_0000 != 0 {
-        f32::from_bits(k & 0x7fff_ffff)
-    } else {
-        f32::from_bits(!k)
-    }
-}
-
 /// AP and AUROC from packed keys sorted ascending, in one sweep over the distinct scores from
 /// the highest down (ties move together, as scikit-learn's `_binary_clf_curve`). AP:
 /// `Σ (ΔTP / P) · TP / (TP + FP)`; AUROC: each negative counts the positives strictly above it
@@ -165,23 +144,14 @@ fn ap_auroc_from_sorted(keys: &[u64], n_pos: u64, n_neg: u64) -> (f64, f64) {
     let (mut tp, mut fp) = (0u64, 0u64);
     let mut ap = 0.0f64;
     let mut twice_area = 0u128;
-    let mut i = keys.len();
-    while i > 0 {
-        let k = keys[i - 1] >> 1;
-        let (mut dpos, mut cnt) = (0u64, 0u64);
-        while i > 0 && keys[i - 1] >> 1 == k {
-            dpos += keys[i - 1] & 1;
-            cnt += 1;
-            i -= 1;
-        }
-        let dneg = cnt - dpos;
+    for_each_threshold(keys, |_, dpos, dneg| {
         twice_area += dneg as u128 * (2 * tp as u128 + dpos as u128);
         tp += dpos;
         fp += dneg;
         if dpos > 0 {
             ap += (dpos as f64 / p) * (tp as f64 / (tp + fp) as f64);
         }
-    }
+    });
     (ap, twice_area as f64 / (2.0 * n_pos as f64 * n_neg as f64))
 }
 
@@ -194,7 +164,7 @@ fn median_from_sorted(keys: &[u64], n_pos: usize) -> f32 {
     let (mut lo, mut seen) = (f32::NAN, 0usize);
     for &k in keys {
         if k & 1 == 1 {
-            let v = key_f32((k >> 1) as u32);
+            let v = unpack_score(k);
             if seen == hi_rank {
                 return if n_pos % 2 == 1 {
                     v

@@ -27,6 +27,7 @@ pub use classification::accuracy;
 pub use correlation::{pearson, rankdata, spearman};
 pub use ranking::{average_precision, average_precision_batch, roc_auc, roc_auc_batch};
 pub use retrieval::{RecallPair, recall_at_k, recall_at_k_diagonal};
+pub use sweep::{for_each_threshold, pack_score, unpack_score};
 pub use verification::{
     DcfParams, Eer, EerConvention, MinDcf, VerificationMetrics, eer, eer_with, min_dcf,
     verification_metrics,

@@ -41,6 +41,21 @@ fn f32_key(s: f32) -> u32 {
     }
 }
 
+/// Packs a finite `score` and its `label` into one key: sorting keys ascending sorts by score
+/// (the two zeros tie) with equal scores adjacent, which is what a threshold sweep needs.
+/// For kernels outside ember-core that sweep their own rows (e.g. several metrics from one
+/// sort); non-finite scores must be rejected before.
+#[inline]
+pub fn pack_score(score: f32, label: bool) -> u64 {
+    ((f32_key(score) as u64) << 1) | label as u64
+}
+
+/// The score of a key made by [`pack_score`] (`-0.0` comes back as `+0.0`).
+#[inline]
+pub fn unpack_score(key: u64) -> f32 {
+    key_f32((key >> 1) as u32)
+}
+
 /// Inverse of [`f32_key`].
 #[inline]
 pub(crate) fn key_f32(k: u32) -> f32 {
@@ -65,7 +80,7 @@ pub(crate) fn fill_sorted_keys(
         if !s.is_finite() {
             return Err(i);
         }
-        keys.push(((f32_key(s) as u64) << 1) | l as u64);
+        keys.push(pack_score(s, l));
     }
     if parallel {
         use rayon::slice::ParallelSliceMut;
@@ -85,9 +100,10 @@ pub(crate) fn sorted_keys(metric: &str, scores: &[f32], labels: &[bool]) -> Resu
 }
 
 /// Calls `f(threshold, positives, negatives)` once per distinct score, from the highest score
-/// down, with the number of positive and negative samples having exactly that score.
+/// down, with the number of positive and negative samples having exactly that score; `keys`
+/// are [`pack_score`] keys sorted ascending.
 #[inline]
-pub(crate) fn for_each_threshold(keys: &[u64], mut f: impl FnMut(f32, u64, u64)) {
+pub fn for_each_threshold(keys: &[u64], mut f: impl FnMut(f32, u64, u64)) {
     let mut i = keys.len();
     while i > 0 {
         let k = keys[i - 1] >> 1;
@@ -124,6 +140,10 @@ mod tests {
         assert_eq!(f32_key(-0.0), f32_key(0.0));
         for &x in &xs {
             assert_eq!(key_f32(f32_key(x)), x + 0.0);
+            for l in [false, true] {
+                assert_eq!(unpack_score(pack_score(x, l)), x + 0.0);
+                assert_eq!(pack_score(x, l) & 1, l as u64);
+            }
         }
     }
 }
