@@ -519,6 +519,26 @@ pub fn embed_audio(
     Ok((emb, (!heads.is_empty()).then_some(heads)))
 }
 
+/// `[B, L]` ids of token rows right-padded with 0 to the longest row, and the mask that is
+/// true on the padding (the text encoders' convention).
+fn padded_tensors(rows: &[Vec<u32>], device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
+    let len = rows.iter().map(Vec::len).max().unwrap_or(1);
+    let b = rows.len();
+    let ids: Vec<i64> = rows
+        .iter()
+        .flat_map(|c| (0..len).map(move |j| *c.get(j).unwrap_or(&0) as i64))
+        .collect();
+    let pad: Vec<bool> = rows
+        .iter()
+        .flat_map(|c| (0..len).map(move |j| j >= c.len()))
+        .collect();
+    (
+        Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([b, len]),
+        Tensor::<1, Bool>::from_bool(burn::tensor::TensorData::new(pad, [b * len]), device)
+            .reshape([b, len]),
+    )
+}
+
 /// L2-normalised text embeddings of `captions`.
 pub fn embed_text(
     model: &Model,
@@ -529,20 +549,7 @@ pub fn embed_text(
     let mut out = Vec::new();
     for chunk in captions.chunks(128) {
         let caps: Vec<Vec<u32>> = chunk.iter().map(|c| data.vocab.encode(c)).collect();
-        let len = caps.iter().map(Vec::len).max().unwrap_or(1);
-        let b = caps.len();
-        let ids: Vec<i64> = caps
-            .iter()
-            .flat_map(|c| (0..len).map(move |j| *c.get(j).unwrap_or(&0) as i64))
-            .collect();
-        let pad: Vec<bool> = caps
-            .iter()
-            .flat_map(|c| (0..len).map(move |j| j >= c.len()))
-            .collect();
-        let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([b, len]);
-        let pad =
-            Tensor::<1, Bool>::from_bool(burn::tensor::TensorData::new(pad, [b * len]), device)
-                .reshape([b, len]);
+        let (ids, pad) = padded_tensors(&caps, device);
         let e = model.embed_text(ids, pad)?;
         out.extend(
             l2_normalize(e, 1, 1e-12)

@@ -12,7 +12,7 @@
 //! folder `PretrainedLm::from_dir` reads, with its `tokenizer.json`) fine-tuned end to end.
 //! Localisation is not reported: the CSV carries no directions.
 
-use super::{MAX_TOKENS, Vocab, equivalence_recall};
+use super::{MAX_TOKENS, Vocab, equivalence_recall, padded_tensors};
 use crate::features::{FeatureConfig, FeatureExtractor};
 use crate::io::{read_captions, read_foa_wav};
 use crate::model::{AudioEncoderConfig, AuxTargets, Elsa, TextEncoder, elsa_loss};
@@ -273,21 +273,7 @@ impl Captioner {
             .iter()
             .map(|c| self.encode(c))
             .collect::<Result<_>>()?;
-        let len = caps.iter().map(Vec::len).max().unwrap_or(1);
-        let b = caps.len();
-        let ids: Vec<i64> = caps
-            .iter()
-            .flat_map(|c| (0..len).map(move |j| *c.get(j).unwrap_or(&0) as i64))
-            .collect();
-        let pad: Vec<bool> = caps
-            .iter()
-            .flat_map(|c| (0..len).map(move |j| j >= c.len()))
-            .collect();
-        Ok((
-            Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([b, len]),
-            Tensor::<1, Bool>::from_bool(burn::tensor::TensorData::new(pad, [b * len]), device)
-                .reshape([b, len]),
-        ))
+        Ok(padded_tensors(&caps, device))
     }
 }
 
