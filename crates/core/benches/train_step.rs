@@ -77,7 +77,8 @@ fn bench_transformer(c: &mut Criterion) {
 /// where the step's time goes (docs/perf.md, next to `scripts/bench_train_step_jax.py
 /// --ops`, which times the same pieces under `jax.jit`). Per step the model runs each of
 /// GELU, attention and the two LayerNorms 4 times, the final LayerNorm and the
-/// cross-entropy once.
+/// cross-entropy once. GELU is timed both as Burn's flex op and as ember's host kernel
+/// (`ember_core::nn::activation::gelu`, which the Transformer calls).
 fn bench_step_pieces(c: &mut Criterion) {
     ember_core::host::alloc::retain_freed_memory();
     let mut group = c.benchmark_group("step pieces fwd+bwd, flex");
@@ -90,11 +91,25 @@ fn bench_step_pieces(c: &mut Criterion) {
     let leaf = |shape: Vec<usize>| Tensor::<2>::random(shape, dist, &device).require_grad();
     let x_ff = leaf(vec![n, 512]);
     let g_ff = Tensor::<2>::random([n, 512], dist, &device);
+    // Burn's flex op, and ember's host kernel that the Transformer uses (same bits).
     group.bench_function("gelu [1024, 512]", |b| {
         b.iter(|| {
             let y = burn::tensor::activation::gelu(x_ff.clone());
             (y * g_ff.clone()).sum().backward()
         })
+    });
+    group.bench_function("gelu [1024, 512], ember", |b| {
+        b.iter(|| {
+            let y = ember_core::nn::activation::gelu(x_ff.clone());
+            (y * g_ff.clone()).sum().backward()
+        })
+    });
+    let x_plain = x_ff.clone().inner();
+    group.bench_function("gelu forward only [1024, 512]", |b| {
+        b.iter(|| burn::tensor::activation::gelu(x_plain.clone()).into_data())
+    });
+    group.bench_function("gelu forward only [1024, 512], ember", |b| {
+        b.iter(|| ember_core::nn::activation::gelu(x_plain.clone()).into_data())
     });
     let qkv: Vec<Tensor<4>> = (0..3)
         .map(|_| Tensor::<4>::random([B, 4, T, 32], dist, &device).require_grad())

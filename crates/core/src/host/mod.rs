@@ -10,12 +10,14 @@
 //!   ([`gemm::gram_nt`], [`gemm::dot_at`]), and the small register-blocked products used
 //!   inside dispatched kernels ([`gemm::matmul_into`]);
 //! * [`math`]: `exp` / `erf` approximations, softmax, lane sums, `axpy`;
+//! * [`erf`]: `libm::erff` and flex's exact GELU bit for bit, vectorised and on every core;
 //! * [`amx`]: bf16 Gram strips on Intel AMX tiles and their portable emulation;
 //! * [`tensor`]: [`to_host`] / [`read_as`] with one error mapping, and [`check_finite`];
 //! * [`alloc`]: [`alloc::retain_freed_memory`], the malloc tuning a training binary opts into.
 
 pub mod alloc;
 pub mod amx;
+pub mod erf;
 pub mod gemm;
 pub mod math;
 pub mod simd;

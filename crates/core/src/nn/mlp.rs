@@ -1,8 +1,8 @@
 //! A small multi-layer perceptron: probes, projection heads, coefficient networks.
 
+use super::activation::gelu;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
 /// Configuration of an [`Mlp`]: `d_in -> hidden... -> d_out`, GELU between layers.
 #[derive(Config, Debug)]

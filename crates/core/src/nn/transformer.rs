@@ -15,6 +15,7 @@
 //! ```
 //! Output: `LN_f(x)`, and logits `LN_f(x) E^T` with a tied head (or a separate Linear).
 
+use super::activation::gelu;
 use crate::error::{Error, Result};
 use crate::nn::intervention::{Intervention, LayerEdit, Site};
 use burn::module::Param;
@@ -23,7 +24,7 @@ use burn::nn::{
     Linear, LinearConfig,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, relu};
+use burn::tensor::activation::relu;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde::{Deserialize, Serialize};

@@ -2,9 +2,10 @@
 //! Hugging Face activations, rotary embeddings (`rotate_half` convention, partial), grouped
 //! key/value heads, attention masks and the key/value cache.
 
+use crate::nn::activation::gelu;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, sigmoid, silu};
+use burn::tensor::activation::{gelu_approximate, relu, sigmoid, silu};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
