@@ -18,6 +18,11 @@
 //! `.svg` outside `tests/`, `assets/` and build output) is referenced by a markdown file, and
 //! every image a markdown file links to exists.
 //!
+//! No library or binary source under `crates/*/src` does arithmetic on a seed (`seed * 10 + 1`,
+//! `seed ^ 0x5eed`, `seed.wrapping_add(11)`): seeds come from `ember_core::seed::Seed`'s
+//! `derive` / `index` (see [`seed_arithmetic`]). `#[cfg(test)]` modules are skipped; a hash
+//! function over data marks its line with [`HASH_MARKER`].
+//!
 //! `docs/new-crate.md` is the checklist these checks enforce.
 
 use std::collections::BTreeSet;
@@ -80,6 +85,7 @@ pub fn check(root: &Path) -> anyhow::Result<Vec<Problem>> {
     }
     check_registry(root, &mut out)?;
     check_figures(root, &mut out)?;
+    check_seeds(root, &mut out)?;
     out.sort();
     out.dedup();
     Ok(out)
@@ -380,9 +386,212 @@ fn check_figures(root: &Path, out: &mut Vec<Problem>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Marks a line whose arithmetic on a `seed` is a hash over data, not a seed derivation.
+pub const HASH_MARKER: &str = "// tidy: hash";
+
+/// Every `.rs` file under `crates/*/src` except `ember-core`'s `seed.rs` (the one place that
+/// mixes seeds), checked by [`seed_arithmetic`].
+fn check_seeds(root: &Path, out: &mut Vec<Problem>) -> anyhow::Result<()> {
+    let crates = root.join("crates");
+    if !crates.is_dir() {
+        return Ok(());
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&crates)? {
+        let src = entry?.path().join("src");
+        if src.is_dir() {
+            rust_files(&src, &mut files)?;
+        }
+    }
+    let exempt = crates.join("core/src/seed.rs");
+    for f in files.iter().filter(|f| **f != exempt) {
+        for (line, what) in seed_arithmetic(&read(f)?) {
+            out.push(Problem {
+                path: rel(root, f),
+                message: format!(
+                    "line {line}: arithmetic on a seed ({what}); derive it with \
+                     ember_core::seed::Seed::derive/index (or mark a data hash `{HASH_MARKER}`)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            rust_files(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// The code of a line: string and char literal contents blanked, `//` comments cut.
+fn code_of(line: &str) -> String {
+    let mut code = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    let mut in_str = false;
+    while let Some(c) = chars.next() {
+        if in_str {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    in_str = false;
+                    code.push('"');
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                code.push('"');
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            _ => code.push(c),
+        }
+    }
+    code
+}
+
+/// Whether `ident` names a seed: contains `seed`, is not a CamelCase type (`SeedableRng`)
+/// and is not a count of seeds (`seeds`, `n_seeds`).
+fn is_seed_ident(ident: &str) -> bool {
+    let lower = ident.to_ascii_lowercase();
+    let camel = ident.starts_with(|c: char| c.is_ascii_uppercase())
+        && ident.chars().any(|c| c.is_ascii_lowercase());
+    lower.contains("seed") && !camel && !lower.ends_with("seeds")
+}
+
+/// `(line number, the offending text)` for each place in `source` where a seed meets `*`, `+`,
+/// `^` or `.wrapping_*` (either side of the operator). Lines starting with `.` continue the
+/// previous line; `#[cfg(test)]` modules and lines carrying [`HASH_MARKER`] (or following it
+/// on a comment line of its own) are skipped.
+pub fn seed_arithmetic(source: &str) -> Vec<(usize, String)> {
+    // Logical lines: (first line number, code), continuation lines (`.method`) joined.
+    let mut logical: Vec<(usize, String)> = Vec::new();
+    let mut skip_until: Option<String> = None;
+    let mut cfg_test = false;
+    let mut hash_next = false;
+    for (i, raw) in source.lines().enumerate() {
+        if let Some(end) = &skip_until {
+            if raw.trim_end() == end {
+                skip_until = None;
+            }
+            continue;
+        }
+        let t = raw.trim();
+        if cfg_test && t.starts_with("mod ") && t.ends_with('{') {
+            let indent = &raw[..raw.len() - raw.trim_start().len()];
+            skip_until = Some(format!("{indent}}}"));
+            cfg_test = false;
+            continue;
+        }
+        cfg_test = t == "#[cfg(test)]";
+        if raw.contains(HASH_MARKER) || std::mem::take(&mut hash_next) {
+            // A marker on a comment line of its own covers the next line.
+            hash_next = t.starts_with(HASH_MARKER);
+            logical.push((i + 1, String::new()));
+            continue;
+        }
+        let code = code_of(raw);
+        match logical.last_mut() {
+            Some((_, prev)) if code.trim_start().starts_with('.') && !prev.is_empty() => {
+                prev.push_str(code.trim())
+            }
+            _ => logical.push((i + 1, code)),
+        }
+    }
+    let mut hits = Vec::new();
+    for (line, code) in logical {
+        let b = code.as_bytes();
+        let is_id = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        let mut i = 0;
+        while i < b.len() {
+            if !is_id(b[i]) || (i > 0 && is_id(b[i - 1])) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && is_id(b[i]) {
+                i += 1;
+            }
+            let ident = &code[start..i];
+            if !is_seed_ident(ident) {
+                continue;
+            }
+            // After: `()`, ` as u64`, `)` of a cast, whitespace; then the operator.
+            let mut j = i;
+            let rest = |j: usize| &code[j..];
+            if rest(j).starts_with("()") {
+                j += 2;
+            }
+            for skip in [" as u64", ")"] {
+                if rest(j).starts_with(skip) {
+                    j += skip.len();
+                }
+            }
+            let after = rest(j).trim_start();
+            let op_after = after.starts_with(['*', '+', '^'])
+                && !after.starts_with("*=") // a deref assignment target is not a seed
+                || after.starts_with(".wrapping_");
+            // Before: a binary `*`, `+` or `^` whose left operand ends in a name, a digit or `)`.
+            let before = code[..start].trim_end();
+            let op_before = before.ends_with(['*', '+', '^'])
+                && before[..before.len() - 1]
+                    .trim_end()
+                    .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ')');
+            if op_after || op_before {
+                hits.push((line, code.trim().to_string()));
+                break;
+            }
+        }
+    }
+    hits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seed_arithmetic_is_flagged() {
+        for bad in [
+            "let s = seed * 10 + 1;",
+            "ad.seed(ctx.seed + 100);",
+            "let s = run.seed() ^ 0xabc;",
+            "f(seed.wrapping_add(11));",
+            "let s = (i as u64) + seed;",
+            "let s = base_seed as u64 + 4;",
+            "x(\n    self.seed\n        .wrapping_mul(0x9E37)\n        .wrapping_add(step),\n);",
+        ] {
+            assert_eq!(seed_arithmetic(bad).len(), 1, "{bad:?} not flagged");
+        }
+        for good in [
+            "let s = Seed::new(seed).derive(\"data\").index(i as u64);",
+            "ad.seed(seed);",
+            "let rng = ChaCha8Rng::seed_from_u64(seed);",
+            "fn f<R: SeedableRng + Clone>() {}",
+            "let n = plan.seeds * 2;",
+            "g(*seed);",
+            "// seed * 10 + 1 in a comment",
+            "println!(\"seed + 1\");",
+            "let h = seed ^ splitmix(tag); // tidy: hash",
+            "// tidy: hash of the request\nlet h = seed ^ splitmix(tag);",
+            "#[cfg(test)]\nmod tests {\n    fn t() { let s = seed * 3; }\n}",
+        ] {
+            assert!(seed_arithmetic(good).is_empty(), "{good:?} flagged");
+        }
+        let lines = seed_arithmetic("fn a() {}\n\nfn b() { let s = seed ^ 1; }\n");
+        assert_eq!(lines[0].0, 3);
+    }
 
     #[test]
     fn this_workspace_is_tidy() {

@@ -165,6 +165,9 @@ pub fn resolve_device(cli: Option<&str>) -> Result<(BackendKind, Device)> {
 /// Burn's backend RNG (weight init, dropout, `Tensor::random`) is per backend and
 /// process-wide; the host RNG drives data generation and sampling. Same seed, same backend,
 /// same thread count: same run. Different backends draw different random streams.
+///
+/// The same as [`Seed::new(seed).seed_device(device)`](crate::seed::Seed::seed_device), kept
+/// for existing callers; new code takes its seeds from [`crate::seed::Seed`].
 pub fn seed_everything(device: &Device, seed: u64) -> rand_chacha::ChaCha8Rng {
     crate::seed::Seed::new(seed).seed_device(device)
 }

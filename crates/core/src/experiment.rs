@@ -163,7 +163,7 @@ pub fn run(run: &EvalRun, plan: &CorePlan) -> Result<Report> {
 
     // Shuffle sentences so batches mix languages.
     let mut order: Vec<usize> = (0..train_texts.len()).collect();
-    let mut rng = crate::backend::seed_everything(&device, seed);
+    let mut rng = crate::seed::Seed::new(seed).seed_device(&device);
     rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
     let shuffled: Vec<String> = order.iter().map(|&i| train_texts[i].clone()).collect();
     let train_stream = stream(&tok, &shuffled);

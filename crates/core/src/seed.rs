@@ -5,6 +5,10 @@
 //! for, so adding a stream never shifts another's draws and two streams never collide by
 //! an accidental `seed + 1`.
 //!
+//! The rule: every seed an eval or experiment uses is the run seed itself or comes from it
+//! through [`Seed::derive`] / [`Seed::index`], never from arithmetic on a seed (`seed * 10 + 1`,
+//! `seed ^ 0x5eed`, `seed.wrapping_add(11)`); `cargo xtask tidy` flags such arithmetic.
+//!
 //! ```
 //! use ember_core::seed::Seed;
 //! let run = Seed::new(0);
@@ -48,6 +52,20 @@ impl Seed {
     /// The `i`-th member of a family of streams (repeats, folds, languages).
     pub fn index(self, i: u64) -> Seed {
         Seed(splitmix64(self.0 ^ splitmix64(i.wrapping_add(0x5eed))))
+    }
+
+    /// The seed of training step `step`: a Weyl sequence, `seed · φ·2^64 + step`.
+    ///
+    /// The trainer reseeds the backend with it before every step, so dropout masks depend
+    /// only on (seed, step) and a resumed run draws what the uninterrupted one drew. It keeps
+    /// the formula ember's trainer has always used, so existing checkpoints resume onto the
+    /// same masks and every eval's numbers stay as published.
+    pub const fn step(self, step: u64) -> Seed {
+        Seed(
+            self.0
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(step),
+        )
     }
 
     /// A host RNG seeded from this seed.

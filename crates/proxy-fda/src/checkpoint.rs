@@ -44,6 +44,7 @@ use burn::prelude::*;
 use ember_core::nn::ImageEncoder;
 use ember_core::pretrained::{ClipImageProcessor, ClipVisionModel};
 use ember_core::report::{Cell, Report, Table};
+use ember_core::seed::Seed;
 use ember_core::train::{TrainConfig, Trainer};
 use ember_core::{Error, Result};
 use rand::SeedableRng;
@@ -211,7 +212,11 @@ impl CheckpointFt {
         let probe = match &self.probe_dir {
             Some(dir) => {
                 let p = read_image_folder(dir, &cfg)?;
-                let (a, b) = stratified_split(&p.labels, 0.5, self.seed ^ 0x5eed)?;
+                let (a, b) = stratified_split(
+                    &p.labels,
+                    0.5,
+                    Seed::new(self.seed).derive("probe-split").value(),
+                )?;
                 Some((p.subset(&a)?, p.subset(&b)?))
             }
             None => None,
@@ -276,7 +281,12 @@ impl CheckpointFt {
         let mut methods = Vec::with_capacity(self.methods.len());
         for (i, &method) in self.methods.iter().enumerate() {
             let t = Instant::now();
-            ad.seed(self.seed + 100 + i as u64);
+            ad.seed(
+                Seed::new(self.seed)
+                    .derive("finetune-init")
+                    .index(i as u64)
+                    .value(),
+            );
             let model = FtModel {
                 enc: ClipVisionModel::from_dir(&self.model_dir, &ad)?,
                 head: LinearConfig::new(dim, n_classes).init(&ad),

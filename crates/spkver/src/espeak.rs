@@ -8,6 +8,7 @@
 //! a cross-synthesiser test set for the same encoder and heads.
 
 use crate::synth::Corpus;
+use ember_core::seed::Seed;
 use ember_core::{Error, Result};
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
@@ -216,7 +217,7 @@ pub fn espeak_corpus(
         ));
     }
     let spk = espeak_speakers(speakers, seed);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut rng = Seed::new(seed).derive("espeak-words").rng();
     let jobs: Vec<(usize, String)> = (0..speakers)
         .flat_map(|s| (0..utts).map(move |_| s))
         .map(|s| {

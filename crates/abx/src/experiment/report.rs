@@ -9,9 +9,9 @@ use ember_core::eval::EvalRun;
 use ember_core::metrics::spearman;
 use ember_core::report::plot::{self, Heatmap, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Report, Table};
+use ember_core::seed::Seed;
+use rand::RngExt;
 use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
 /// Report title.
@@ -99,7 +99,7 @@ fn controls(
     g: &Grid,
 ) -> Result<Controls> {
     let (names, n, d) = (&data.names, plan.eval_n, plan.d_model);
-    let mut rng = ChaCha8Rng::seed_from_u64(run.seed() ^ 0xabc);
+    let mut rng = Seed::new(run.seed()).derive("random-features").rng();
     let rand_feats: Vec<f32> = (0..plan.langs * n * d)
         .map(|_| rng.random::<f32>() - 0.5)
         .collect();

@@ -36,6 +36,7 @@ pub use clip::{clip_global_norm, global_grad_norm};
 pub use schedule::LrSchedule;
 
 use crate::error::{Error, Result};
+use crate::seed::Seed;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -377,12 +378,8 @@ impl<M: Module> Trainer<M> {
             let step = self.step;
             // Reseed the backend per step so dropout masks depend only on (seed, step):
             // a resumed run draws exactly what the uninterrupted run drew.
-            self.device.seed(
-                self.cfg
-                    .seed
-                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .wrapping_add(step as u64),
-            );
+            self.device
+                .seed(Seed::new(self.cfg.seed).step(step as u64).value());
             let out = step_fn(&self.model, &mut self.rng, step)?;
             let loss_value = out.loss.clone().into_scalar::<f64>();
             if !loss_value.is_finite() {

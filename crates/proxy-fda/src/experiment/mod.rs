@@ -42,7 +42,7 @@ pub struct ProxyFdaPlan {
     pub ft_steps: usize,
     /// LP-FT's linear-probe stage steps before its fine-tuning.
     pub lp_steps: usize,
-    /// Seeds averaged (`--seed`, `--seed + 1`, ...).
+    /// Repeats averaged, repeat `i` seeded by `Seed::new(--seed).index(i)`.
     pub seeds: usize,
     /// λ values per regularised method: 3 runs the whole grid, 2 its ends.
     pub lambdas: usize,
@@ -109,8 +109,8 @@ impl ember_core::eval::Plan for ProxyFdaPlan {
 /// metrics and four figures under `--out`.
 pub fn run(run: &EvalRun, plan: &ProxyFdaPlan) -> Result<Report> {
     let mut all = Vec::new();
-    for s in 0..plan.seeds as u64 {
-        all.push(run_seed(run, plan, run.seed() + s)?);
+    for repeat in 0..plan.seeds as u64 {
+        all.push(run_seed(run, plan, repeat)?);
     }
     let res = average(&all);
     let mut report = run.report(

@@ -19,6 +19,7 @@ use burn::prelude::*;
 use ember_core::eval::EvalRun;
 use ember_core::loss::cross_entropy;
 use ember_core::nn::{CnnEncoder, CnnEncoderConfig};
+use ember_core::seed::Seed;
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
 use rand::RngExt;
 use std::path::{Path, PathBuf};
@@ -111,15 +112,18 @@ fn load(root: &Path, n: usize, side: u32, seed: u64) -> Result<(ImageFolder, Vec
 }
 
 impl Data {
-    /// Writes the four sets under `out/images/` (pretrain, finetune, probe, test; seeds
-    /// `10·seed + 1..4`) and reads them back.
-    pub fn make(out: &Path, plan: &ProxyFdaPlan, seed: u64) -> Result<Data> {
+    /// Writes the four sets under `out/images/` (pretrain, finetune, probe, test; each from
+    /// its own stream `seed.derive("<set>-data")`) and reads them back.
+    pub fn make(out: &Path, plan: &ProxyFdaPlan, seed: Seed) -> Result<Data> {
         let root = out.join("images");
-        let (pre, pre_attrs) = load(&root.join("pretrain"), plan.n_pre, plan.side, seed * 10 + 1)?;
-        let (ft, _) = load(&root.join("finetune"), plan.n_ft, plan.side, seed * 10 + 2)?;
-        let (probe, probe_attrs) =
-            load(&root.join("probe"), plan.n_probe, plan.side, seed * 10 + 3)?;
-        let (test, _) = load(&root.join("test"), plan.n_probe, plan.side, seed * 10 + 4)?;
+        let set = |name: &str, n: usize| {
+            let set_seed = seed.derive(&format!("{name}-data")).value();
+            load(&root.join(name), n, plan.side, set_seed)
+        };
+        let (pre, pre_attrs) = set("pretrain", plan.n_pre)?;
+        let (ft, _) = set("finetune", plan.n_ft)?;
+        let (probe, probe_attrs) = set("probe", plan.n_probe)?;
+        let (test, _) = set("test", plan.n_probe)?;
         Ok(Data {
             pre,
             pre_attrs,
@@ -132,15 +136,15 @@ impl Data {
 }
 
 /// Pre-trains the encoder on colour, texture, size bin and shape group (batches of 64,
-/// checkpoints under `<out>/seed<seed>/pretrain`, resumable) and returns it.
+/// checkpoints under `<out>/seed<repeat>/pretrain`, resumable) and returns it.
 pub fn pretrain(
     run: &EvalRun,
     data: &Data,
     plan: &ProxyFdaPlan,
-    seed: u64,
+    (repeat, seed): (u64, Seed),
     ad: &Device,
 ) -> Result<CnnEncoder> {
-    ad.seed(seed);
+    ad.seed(seed.value());
     let model = PreModel {
         enc: enc_cfg().init(ad),
         heads: PRE_TASKS
@@ -151,10 +155,10 @@ pub fn pretrain(
     let cfg = TrainConfig::new(plan.pre_steps, 3e-3)
         .with_warmup_steps(plan.pre_steps / 10)
         .with_checkpoint_every(Some(plan.pre_steps / 2))
-        .with_seed(seed)
+        .with_seed(seed.value())
         .with_label("pretrain".into());
     let mut tr =
-        Trainer::new(model, cfg, ad).with_dir(run.run_dir(&format!("seed{seed}/pretrain"))?)?;
+        Trainer::new(model, cfg, ad).with_dir(run.run_dir(&format!("seed{repeat}/pretrain"))?)?;
     tr.resume()?;
     let n = data.pre.len();
     tr.run(|m, rng, _| {
@@ -218,7 +222,10 @@ struct Ctx<'a> {
     lp_pre: Vec<f64>,
     sampler: ClassBalancedSampler,
     fda: FdaConfig,
-    seed: u64,
+    /// Index of this repeat (names its directories).
+    repeat: u64,
+    /// This repeat's seed, `Seed::new(--seed).index(repeat)`.
+    seed: Seed,
 }
 
 fn probe_accs(ctx: &Ctx, feats: &[f32]) -> Result<Vec<f64>> {
@@ -276,7 +283,7 @@ fn load_pre(ctx: &Ctx, device: &Device) -> CnnEncoder {
 
 fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
     let ad = &ctx.ad;
-    ad.seed(ctx.seed + 100);
+    ad.seed(ctx.seed.derive("finetune-init").value());
     let gen_ = matches!(method, Method::ProxyFda(_)).then(|| ProxyGeneratorConfig::new(D).init(ad));
     let mut model = FtModel {
         enc: load_pre(ctx, ad),
@@ -297,10 +304,10 @@ fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
     if method == Method::LpFt {
         // Stage 1: linear probe (encoder frozen), then full fine-tuning at lr/10.
         let cfg = TrainConfig::new(ctx.plan.lp_steps, 3e-3)
-            .with_seed(ctx.seed)
+            .with_seed(ctx.seed.value())
             .with_label("LP".into());
         let mut tr = Trainer::new(model, cfg, ad)
-            .with_dir(ctx.run.run_dir(&format!("seed{}/{tag}-lp", ctx.seed))?)?;
+            .with_dir(ctx.run.run_dir(&format!("seed{}/{tag}-lp", ctx.repeat))?)?;
         tr.resume()?;
         tr.run(|m, rng, _| linear_probe_step(m, &data, rng))?;
         model = tr.into_model();
@@ -309,10 +316,10 @@ fn finetune(ctx: &Ctx, method: Method) -> Result<(FtModel, f64)> {
     let cfg = TrainConfig::new(ctx.plan.ft_steps, lr)
         .with_warmup_steps(ctx.plan.ft_steps / 10)
         .with_checkpoint_every(Some(ctx.plan.ft_steps / 2))
-        .with_seed(ctx.seed)
+        .with_seed(ctx.seed.value())
         .with_label(method.label());
     let mut tr = Trainer::new(model, cfg, ad)
-        .with_dir(ctx.run.run_dir(&format!("seed{}/{tag}", ctx.seed))?)?;
+        .with_dir(ctx.run.run_dir(&format!("seed{}/{tag}", ctx.repeat))?)?;
     tr.resume()?;
     let start = Instant::now();
     let steps_before = tr.step();
@@ -370,23 +377,25 @@ fn evaluate(
     })
 }
 
-/// One seed: data under `<out>/seed<seed>`, pre-training, every method of
+/// One repeat, seeded by `Seed::new(--seed).index(repeat)`: data under `<out>/seed<repeat>`,
+/// pre-training, every method of
 /// [`methods`]`(plan.lambdas)` fine-tuned and measured, then WiSE-FT (α = 0.5) of the naive
 /// run; one [`RunResult`] per run, in that order.
-pub fn run_seed(run: &EvalRun, plan: &ProxyFdaPlan, seed: u64) -> Result<Vec<RunResult>> {
+pub fn run_seed(run: &EvalRun, plan: &ProxyFdaPlan, repeat: u64) -> Result<Vec<RunResult>> {
     let device = &run.device;
     let out = run.out();
-    let data = Data::make(&out.join(format!("seed{seed}")), plan, seed)?;
+    let seed = Seed::new(run.seed()).index(repeat);
+    let data = Data::make(&out.join(format!("seed{repeat}")), plan, seed)?;
     eprintln!(
-        "seed {seed}: {} pre-training, {} fine-tuning, {} probe, {} test images (PNG round trip)",
+        "seed {repeat}: {} pre-training, {} fine-tuning, {} probe, {} test images (PNG round trip)",
         data.pre.len(),
         data.ft.len(),
         data.probe.len(),
         data.test.len()
     );
     let ad = device.clone().autodiff();
-    let enc = pretrain(run, &data, plan, seed, &ad)?;
-    let pre_path = out.join(format!("seed{seed}/pretrained.bpk"));
+    let enc = pretrain(run, &data, plan, (repeat, seed), &ad)?;
+    let pre_path = out.join(format!("seed{repeat}/pretrained.bpk"));
     enc.valid()
         .save_file(&pre_path)
         .map_err(|e| anyhow::anyhow!("saving pretrained: {e:?}"))?;
@@ -413,6 +422,7 @@ pub fn run_seed(run: &EvalRun, plan: &ProxyFdaPlan, seed: u64) -> Result<Vec<Run
             bias: Bias::Calibrated,
             neg_weight: NegWeight::Const(1.0),
         },
+        repeat,
         seed,
     };
     ctx.lp_pre = probe_accs(&ctx, &ctx.pre_feats_probe.clone())?;

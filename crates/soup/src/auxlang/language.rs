@@ -18,8 +18,8 @@
 
 use super::world::{Fact, FactDocument, FactSentence, FactWorld};
 use ember_core::data::synthlang::WordOrder;
+use ember_core::seed::Seed;
 use ember_core::{Error, Result};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -308,7 +308,7 @@ impl BilingualPair {
         };
 
         // T: per class, exactly round(o * n) symbols keep A's id.
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x007A_46E7);
+        let mut rng = Seed::new(seed).derive("target-overlap").rng();
         let shared = |n: usize, rng: &mut ChaCha8Rng| -> Vec<bool> {
             let k = (target.overlap * n as f64).round() as usize;
             let mut keep: Vec<bool> = (0..n).map(|i| i < k).collect();

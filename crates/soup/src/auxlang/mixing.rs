@@ -11,10 +11,9 @@
 //! (≈ 20 passes over the German data). The whole stream is a pure function of (sources,
 //! seed, number of draws): [`MixSampler::skip`] fast-forwards it when a run resumes.
 
+use ember_core::seed::Seed;
 use ember_core::{Error, Result};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// One source of a [`MixSampler`].
@@ -151,12 +150,11 @@ impl MixSampler {
         let epoch = n / len as u64;
         let pos = (n % len as u64) as usize;
         if self.perms[best].0 != epoch {
-            let mut rng = ChaCha8Rng::seed_from_u64(
-                self.seed
-                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .wrapping_add((best as u64) << 32)
-                    .wrapping_add(epoch),
-            );
+            let mut rng = Seed::new(self.seed)
+                .derive("epoch-permutation")
+                .index(best as u64)
+                .index(epoch)
+                .rng();
             let mut perm: Vec<usize> = (0..len).collect();
             perm.shuffle(&mut rng);
             self.perms[best] = (epoch, perm);

@@ -15,6 +15,7 @@
 //! Documents are abstract (symbols, not token ids); a [`TokenLanguage`](super::TokenLanguage) renders
 //! them to token ids.
 
+use ember_core::seed::Seed;
 use ember_core::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -305,7 +306,7 @@ impl FactWorld {
     /// Errors: an invalid config ([`FactWorldConfig::validate`]).
     pub fn new(cfg: FactWorldConfig) -> Result<Self> {
         cfg.validate()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x005E_ED0F_FAC7);
+        let mut rng = Seed::new(cfg.seed).derive("fact-values").rng();
         let n_facts = cfg.n_topics * cfg.entities_per_topic * cfg.n_relations;
         let values = (0..n_facts)
             .map(|_| rng.random_range(0..cfg.values_per_relation))

@@ -30,6 +30,7 @@ use ember_core::lm::{mean_loss, next_token_loss, token_batch, windows};
 use ember_core::nn::{Transformer, TransformerConfig};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Report, Table};
+use ember_core::seed::Seed;
 use ember_core::train::{StepOutput, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -407,11 +408,16 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 /// The world, the T fact set, the four corpora (T train and validation, A high and low
 /// quality) and, per closeness level, the language pair, its token streams and QA items.
 pub fn build_data(plan: &AuxLangPlan, seed: u64) -> Result<AuxData> {
+    let root = Seed::new(seed);
     let world = FactWorld::new(FactWorldConfig {
         seed,
         ..plan.world.clone()
     })?;
-    let target_facts = FactSet::stratified(&world, plan.target_fact_fraction, seed ^ 1)?;
+    let target_facts = FactSet::stratified(
+        &world,
+        plan.target_fact_fraction,
+        root.derive("target-facts").value(),
+    )?;
     let aux_only = target_facts.complement();
     let all = FactSet::all(&world);
     let tokens_total = plan.steps * plan.batch * (plan.seq + 1);
@@ -419,23 +425,31 @@ pub fn build_data(plan: &AuxLangPlan, seed: u64) -> Result<AuxData> {
     let t_symbols = (plan.target_ratio * tokens_total as f64 / plan.target_passes).ceil() as usize;
     let a_symbols = ((1.0 - plan.target_ratio) * tokens_total as f64).ceil() as usize;
     let t_docs = world.documents(
-        &CorpusConfig::new(plan.q_target, t_symbols, seed.wrapping_add(11)),
+        &CorpusConfig::new(
+            plan.q_target,
+            t_symbols,
+            root.derive("target-train-corpus").value(),
+        ),
         &target_facts,
     )?;
     let v_docs = world.documents(
         &CorpusConfig::new(
             plan.q_target,
             plan.val_windows * (plan.seq + 1),
-            seed.wrapping_add(12),
+            root.derive("target-val-corpus").value(),
         ),
         &target_facts,
     )?;
     let a_hi_docs = world.documents(
-        &CorpusConfig::new(plan.q_high, a_symbols, seed.wrapping_add(13)),
+        &CorpusConfig::new(
+            plan.q_high,
+            a_symbols,
+            root.derive("aux-high-corpus").value(),
+        ),
         &all,
     )?;
     let a_lo_docs = world.documents(
-        &CorpusConfig::new(plan.q_low, a_symbols, seed.wrapping_add(14)),
+        &CorpusConfig::new(plan.q_low, a_symbols, root.derive("aux-low-corpus").value()),
         &all,
     )?;
     let mut levels = vec![Closeness::C0];
@@ -443,7 +457,11 @@ pub fn build_data(plan: &AuxLangPlan, seed: u64) -> Result<AuxData> {
     levels.push(Closeness::C3);
     let mut by_level = BTreeMap::new();
     for &level in &levels {
-        let pair = BilingualPair::new(&world, &level.config(), seed.wrapping_add(21))?;
+        let pair = BilingualPair::new(
+            &world,
+            &level.config(),
+            root.derive("language-pair").value(),
+        )?;
         let qa_t = qa_items(&world, pair.target(), &aux_only, None, seed)?;
         let qa_a = qa_items(&world, pair.aux(), &aux_only, None, seed)?;
         by_level.insert(

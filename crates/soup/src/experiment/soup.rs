@@ -30,6 +30,7 @@ use ember_core::lm::mean_loss;
 use ember_core::nn::{Transformer, TransformerConfig};
 use ember_core::report::plot::{self, BarChart, LinePlot, Series};
 use ember_core::report::{Cell, Claim, Figure, Report, Table};
+use ember_core::seed::Seed;
 use ember_core::train::TrainConfig;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
@@ -744,7 +745,7 @@ pub fn train_models(run: &EvalRun, plan: &SoupPlan, dom: &Domains, ad: &Device) 
         dom.sampler.k(),
         ABLATION_SAMPLES,
         plan.spec_docs,
-        seed + 101,
+        Seed::new(seed).derive("ablation-histograms").value(),
     )?;
     let meta_emp = meta()?.with_empirical(plan.p_empirical, bank)?;
     let (soup_emp, _) = crate::train::train_soup(
@@ -819,7 +820,7 @@ pub fn specialists(
             train_cfg(
                 plan.steps,
                 plan.lr,
-                seed + 1 + i as u64,
+                Seed::new(seed).derive("crisp").index(i as u64).value(),
                 &format!("CRISP {}", task.kind.name()),
             ),
             ad,
@@ -979,7 +980,7 @@ struct Outcome<'a> {
 pub fn run(run: &EvalRun, plan: &SoupPlan) -> Result<Report> {
     let device = run.device.clone();
     let ad = device.clone().autodiff();
-    let mut rng = ember_core::backend::seed_everything(&ad, run.seed());
+    let mut rng = Seed::new(run.seed()).seed_device(&ad);
 
     let mut pre = pretraining(plan, run.seed(), run.out(), &mut rng)?;
     let dom = domains(plan, run.seed(), &pre)?;

@@ -15,6 +15,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use ember_core::cluster::{KMeans, KMeansInit};
 use ember_core::eval::EvalRun;
+use ember_core::seed::Seed;
 use std::time::Instant;
 
 /// Trial pairs (utterance indices) and whether each is a target (same-speaker) trial.
@@ -83,19 +84,28 @@ fn normalise(fs: &[Features], st: &Standardizer) -> Result<Vec<Features>> {
         .collect()
 }
 
-/// Seed base of the corpora: `seed · 1000 + 1..4` for pre-training, training, test, espeak-ng.
-fn seed_base(seed: u64) -> u64 {
-    seed.wrapping_mul(1000)
+/// The seed of one corpus (pre-training, training, test, espeak-ng), derived from the run seed.
+fn corpus_seed(seed: u64, corpus: &str) -> u64 {
+    Seed::new(seed).derive(&format!("{corpus}-corpus")).value()
 }
 
 impl Data {
     /// Synthesises the three populations from `seed` and computes their standardised log-mel.
     pub fn synthesise(p: &SpkverPlan, seed: u64) -> Result<Data> {
         let t0 = Instant::now();
-        let base = seed_base(seed);
-        let pre = corpus(p, p.pretrain_speakers, p.pretrain_utts, base + 1)?;
-        let tr = corpus(p, p.train_speakers, p.train_utts, base + 2)?;
-        let te = corpus(p, p.test_speakers, p.test_utts, base + 3)?;
+        let pre = corpus(
+            p,
+            p.pretrain_speakers,
+            p.pretrain_utts,
+            corpus_seed(seed, "pretrain"),
+        )?;
+        let tr = corpus(
+            p,
+            p.train_speakers,
+            p.train_utts,
+            corpus_seed(seed, "train"),
+        )?;
+        let te = corpus(p, p.test_speakers, p.test_utts, corpus_seed(seed, "test"))?;
         let synth_s = t0.elapsed().as_secs_f64();
         let fb = Fbank::new(FbankConfig::default())?;
         let (pre_f, tr_f, te_f) = (fbanks(&fb, &pre)?, fbanks(&fb, &tr)?, fbanks(&fb, &te)?);
@@ -330,7 +340,7 @@ impl EspeakZeroShot {
             p.test_utts.min(8),
             p.duration_s.1,
             SAMPLE_RATE,
-            seed_base(seed) + 4,
+            corpus_seed(seed, "espeak"),
         )?;
         let mut es_n = normalise(&fbanks(&data.fbank, &es)?, &data.fbank_norm)?;
         // espeak-ng utterances are cut to the longest synthetic duration, which the

@@ -205,6 +205,7 @@ use crate::seed::splitmix64 as splitmix;
 
 /// An RNG for one purpose, so changing one corpus request never shifts another's draws.
 fn rng_for(seed: u64, tag: u64, a: u64, b: u64) -> ChaCha8Rng {
+    // tidy: hash of the request, kept so existing corpora stay bit-identical.
     let s = splitmix(splitmix(splitmix(seed ^ splitmix(tag)) ^ a) ^ b.wrapping_mul(31));
     ChaCha8Rng::seed_from_u64(s)
 }
