@@ -70,7 +70,7 @@ pub fn run_args(args: &EvalArgs, report_dir: &Path) -> Vec<OsString> {
 }
 
 /// The workspace's target directory (honours `CARGO_TARGET_DIR` and cargo config).
-fn target_dir(cargo: &OsStr) -> anyhow::Result<PathBuf> {
+pub(crate) fn target_dir(cargo: &OsStr) -> anyhow::Result<PathBuf> {
     let out = Command::new(cargo)
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .current_dir(project_root())

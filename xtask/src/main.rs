@@ -5,10 +5,13 @@
 //! * `cargo xtask tidy`: check the workspace conventions a lint cannot (crate layout, backend
 //!   features, eval registration, README sections, figures). See [`tidy`].
 //! * `cargo xtask new-crate NAME`: lay out a paper crate in that shape. See [`new_crate`].
+//! * `cargo xtask prune`: delete the build outputs the current build no longer uses. See
+//!   [`prune`].
 
 mod eval;
 mod evals;
 mod new_crate;
+mod prune;
 mod tidy;
 
 use std::path::PathBuf;
@@ -67,6 +70,29 @@ enum Command {
     NewCrate {
         /// Crate name: lower-case words joined by '-', e.g. spatial-audio
         name: String,
+    },
+    /// Delete old build outputs in <target>/release/deps that the current build no longer uses
+    #[command(
+        long_about = "Delete old build outputs in <target>/release/deps that the current build no \
+        longer uses. Cargo never removes a unit's old outputs, and every change of features or \
+        dependencies leaves new test and eval binaries (about 130 MB each) beside the old ones, \
+        so a kept target directory fills the disk.\n\n\
+        By default it asks cargo which files the README's test build uses (it runs\n\
+        \x20 cargo test --workspace --release --features <F> --no-run --message-format=json\n\
+        which builds first if that build is not fresh) and deletes every other hash-named file. \
+        With --executables it deletes every hash-named executable without building, for a disk \
+        too full to build on; the next build relinks the ones it needs."
+    )]
+    Prune {
+        /// Cargo features of the build to keep [default: ndarray,wgpu, the README's test build]
+        #[arg(long, value_name = "F", default_value = "ndarray,wgpu")]
+        features: String,
+        /// Delete every test and eval executable without asking cargo (no build needed)
+        #[arg(long)]
+        executables: bool,
+        /// List what would be deleted, delete nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -212,6 +238,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
         Command::Tidy => run_tidy(),
+        Command::Prune {
+            features,
+            executables,
+            dry_run,
+        } => prune::run(&features, executables, dry_run).map(|()| ExitCode::SUCCESS),
         Command::NewCrate { name } => {
             new_crate::create(&eval::project_root(), &name).map(|files| {
                 for f in &files {
