@@ -159,5 +159,28 @@ fn bench_step_pieces(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_transformer, bench_step_pieces);
+/// `exp` over the step's logits shape: flex's op (one `f32::exp` call per element), the same
+/// scalar call in a plain loop, and ember's vectorised `host::exp` (bit for bit the same).
+fn bench_exp(c: &mut Criterion) {
+    let mut group = c.benchmark_group("exp [1024, 512]");
+    group.sample_size(30);
+    let device = ember_core::backend::device(BackendKind::Flex).expect("flex device");
+    let dist = burn::tensor::Distribution::Normal(0.0, 3.0);
+    let x = Tensor::<2>::random([B * T, 512], dist, &device);
+    let host: Vec<f32> = x.clone().into_data().try_to_vec::<f32>().expect("f32 data");
+    group.bench_function("flex exp op", |b| b.iter(|| x.clone().exp().into_data()));
+    group.bench_function("f32::exp loop, one thread", |b| {
+        b.iter(|| host.iter().map(|v| v.exp()).collect::<Vec<f32>>())
+    });
+    group.bench_function("ember host::exp::exp_slice", |b| {
+        b.iter(|| {
+            let mut v = host.clone();
+            ember_core::host::exp::exp_slice(&mut v);
+            v
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_transformer, bench_step_pieces, bench_exp);
 criterion_main!(benches);

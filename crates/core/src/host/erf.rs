@@ -17,6 +17,7 @@
 
 use rayon::prelude::*;
 
+use crate::host::exp::exp_block;
 use crate::host::simd::{Kernel, dispatch};
 
 const ERX: f32 = 8.450_629_115e-1;
@@ -300,8 +301,8 @@ pub fn gelu_slice(x: &[f32], y: &mut [f32]) {
 /// `(gelu(x), gelu'(x))` element-wise, each bit for bit as flex computes `gelu` and the
 /// factor `Φ(x) + x·φ(x)` that its `gelu_backward` multiplies the incoming gradient by.
 ///
-/// `φ` goes through `f32::exp` (the platform's `expf`) exactly as flex calls it; only `erf`
-/// is vectorised.
+/// `φ` goes through the platform's `expf` exactly as flex calls it, here vectorised by
+/// [`crate::host::exp::exp_slice`] (bit for bit `f32::exp`).
 ///
 /// # Panics
 /// If the slices differ in length (a caller bug, not user data).
@@ -316,11 +317,16 @@ pub fn gelu_and_derivative(x: &[f32], y: &mut [f32], dy: &mut [f32]) {
         .zip(x.par_chunks(CHUNK))
         .for_each(|((y, dy), x)| {
             dispatch(OnePlusErfInto { x, out: dy });
+            // y holds exp(−x²/2) until the last loop overwrites it with gelu(x).
+            for (e, &x) in y.iter_mut().zip(x) {
+                *e = -0.5 * x * x;
+            }
+            exp_block(y);
             for ((y, d), &x) in y.iter_mut().zip(dy.iter_mut()).zip(x) {
                 let t = *d;
+                let pdf = inv_sqrt_2pi * *y;
                 *y = 0.5 * x * t;
                 let cdf = 0.5 * t;
-                let pdf = inv_sqrt_2pi * (-0.5 * x * x).exp();
                 *d = cdf + x * pdf;
             }
         });

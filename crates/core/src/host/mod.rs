@@ -11,6 +11,8 @@
 //!   inside dispatched kernels ([`gemm::matmul_into`]);
 //! * [`math`]: `exp` / `erf` approximations, softmax, lane sums, `axpy`;
 //! * [`erf`]: `libm::erff` and flex's exact GELU bit for bit, vectorised and on every core;
+//! * [`exp`]: `f32::exp` (glibc's `expf`) over a slice bit for bit, vectorised and on every
+//!   core;
 //! * [`amx`]: bf16 Gram strips on Intel AMX tiles and their portable emulation;
 //! * [`tensor`]: [`to_host`] / [`read_as`] with one error mapping, and [`check_finite`];
 //! * [`alloc`]: [`alloc::retain_freed_memory`], the malloc tuning a training binary opts into.
@@ -18,6 +20,7 @@
 pub mod alloc;
 pub mod amx;
 pub mod erf;
+pub mod exp;
 pub mod gemm;
 pub mod math;
 pub mod simd;
