@@ -96,9 +96,16 @@ pub fn stale_files(
 /// Whether `path` is a linked program (an executable without an extension), as opposed to a
 /// library, dep-info or metadata file.
 fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.extension().is_none()
-        && fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.extension().is_none()
+            && fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.extension().is_some_and(|e| e == "exe")
+    }
 }
 
 /// Runs `cargo xtask prune`. `features`: those of the build to keep (the README's test build
@@ -199,6 +206,7 @@ not json at all
     }
 
     #[test]
+    #[cfg(unix)]
     fn stale_files_spares_what_cargo_did_not_name() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("ember-prune-{}", std::process::id()));
